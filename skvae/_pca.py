@@ -1,0 +1,553 @@
+"""PCAReducer: principal component analysis computed with torch, exact and fast."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.linalg
+import torch
+from scipy.special import gammaln
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import assert_all_finite, check_is_fitted
+
+from ._base import BaseReducer, transactional
+from ._data import like_input, make_generator, resolve_device, to_tensor
+
+# --------------------------------------------------------------------------
+# Linear algebra kernels. Each takes and returns torch tensors. On the CPU
+# they hand the (zero-copy) numpy view to SciPy's BLAS/LAPACK, which offers
+# what torch does not expose: a symmetric rank-k update (half the
+# multiplications of X.T @ X) and an eigensolver for just the top eigenpairs.
+
+
+def _gram(X):
+    """Upper triangle of ``X.T @ X`` (the lower triangle is not referenced)."""
+    if X.device.type != "cpu":
+        return X.T @ X
+    syrk = scipy.linalg.blas.ssyrk if X.dtype == torch.float32 else scipy.linalg.blas.dsyrk
+    # X is C-contiguous, so X.T is a Fortran array that syrk reads in place.
+    return torch.from_numpy(syrk(1.0, X.numpy().T, trans=0))
+
+
+def _eigh_upper(C, n_top=None):
+    """Eigenpairs of the symmetric ``C`` read from its upper triangle, descending.
+
+    With ``n_top``, only the largest ``n_top`` pairs are computed where the
+    solver allows it.
+    """
+    d = C.shape[0]
+    if C.device.type == "cpu":
+        subset = None if n_top is None or n_top >= d else (d - n_top, d - 1)
+        driver = "evd" if subset is None else "evr"
+        w, V = scipy.linalg.eigh(
+            C.numpy(), lower=False, subset_by_index=subset, driver=driver,
+            overwrite_a=True, check_finite=False,
+        )
+        w, V = torch.from_numpy(w), torch.from_numpy(V)
+    else:
+        w, V = torch.linalg.eigh(C, UPLO="U")
+    return w.flip(0), V.flip(1)
+
+
+def _flip_signs(components):
+    """Make the largest-magnitude entry of every component positive.
+
+    Eigen- and singular vectors are defined up to sign; this fixes the sign the
+    way scikit-learn's ``svd_flip(u_based_decision=False)`` does, so the same
+    data always gives the same components.
+    """
+    rows = torch.arange(components.shape[0], device=components.device)
+    pivots = components[rows, components.abs().argmax(dim=1)]
+    return components * torch.where(pivots < 0, -1.0, 1.0).to(components.dtype)[:, None]
+
+
+def _randomized_range(X, size, n_iter, generator):
+    """An orthonormal basis of the approximate top-``size`` row space of ``X``.
+
+    Halko, Martinsson & Tropp (2011), Algorithm 4.4, with QR re-orthonormalisation
+    after each power iteration to keep the basis well conditioned.
+    """
+    Q = torch.randn(X.shape[1], size, generator=generator, dtype=X.dtype)
+    Q = torch.linalg.qr(X @ Q.to(X.device)).Q
+    for _ in range(n_iter):
+        Q = torch.linalg.qr(X.T @ Q).Q
+        Q = torch.linalg.qr(X @ Q).Q
+    return Q
+
+
+# --------------------------------------------------------------------------
+# Statistics that make exact incremental PCA possible: the sample count, the
+# mean, and the scatter matrix (sum of outer products of centred rows).
+
+
+def _moments(X):
+    """``(n, mean, upper-triangular scatter)`` of the rows of ``X``.
+
+    The scatter is centred on the small Gram matrix, ``X.T X - n m m^T``, so X
+    itself is never copied.
+    """
+    n = X.shape[0]
+    mean = X.mean(dim=0)
+    scatter = _gram(X).to(X.device)
+    scatter -= n * torch.outer(mean, mean)
+    return n, mean, scatter
+
+
+def _merge_moments(a, b):
+    """Moments of two batches combined (Chan, Golub & LeVeque, 1979)."""
+    n_a, mean_a, scatter_a = a
+    n_b, mean_b, scatter_b = b
+    n = n_a + n_b
+    delta = mean_b - mean_a
+    mean = mean_a + delta * (n_b / n)
+    scatter = scatter_a + scatter_b + torch.outer(delta, delta) * (n_a * n_b / n)
+    return n, mean, scatter
+
+
+def _minka_mle(spectrum, n_samples):
+    """Number of components chosen by Minka's Bayesian PCA evidence (NIPS 2000).
+
+    ``spectrum`` holds the covariance eigenvalues in decreasing order. Ties and
+    the tolerance follow scikit-learn's ``_infer_dimension``, so both pick the
+    same rank.
+    """
+    eps = 1e-15
+    n_features = len(spectrum)
+    spectrum = np.asarray(spectrum, dtype=np.float64)
+    best_rank, best_ll = 0, -np.inf
+    for rank in range(1, n_features):
+        if spectrum[rank - 1] < eps:
+            break  # the remaining directions carry no variance
+        v = max(spectrum[rank:].sum() / (n_features - rank), eps)
+        q = np.arange(1, rank + 1)
+        p_u = -rank * np.log(2.0) + np.sum(
+            gammaln((n_features - q + 1) / 2.0) - np.log(np.pi) * (n_features - q + 1) / 2.0
+        )
+        p_l = -np.sum(np.log(spectrum[:rank])) * n_samples / 2.0
+        p_v = -np.log(v) * n_samples * (n_features - rank) / 2.0
+        m = n_features * rank - rank * (rank + 1.0) / 2.0
+        p_p = np.log(2.0 * np.pi) * (m + rank) / 2.0
+        # The Laplace approximation's determinant, over pairs i < rank, j > i.
+        inv = np.copy(spectrum)
+        inv[rank:] = v
+        head = spectrum[:rank, None]
+        pairs = np.arange(n_features)[None, :] > np.arange(rank)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.log((head - spectrum) * (1.0 / inv - 1.0 / inv[:rank, None]))
+        pa = terms[pairs].sum() + pairs.sum() * np.log(n_samples)
+        ll = p_u + p_l + p_v + p_p - pa / 2.0 - rank * np.log(n_samples) / 2.0
+        if ll > best_ll:
+            best_rank, best_ll = rank, ll
+    return best_rank
+
+
+class PCAReducer(BaseReducer):
+    """Principal component analysis on a PyTorch backend.
+
+    A drop-in for :class:`sklearn.decomposition.PCA`: the same parameters,
+    fitted attributes and sign convention, computed with torch on the CPU or a
+    GPU. On tall data the covariance route is used, with the Gram matrix formed
+    by a symmetric rank-k update and centred after the fact, so X is never
+    copied. :meth:`partial_fit` is exact: fitting in chunks equals fitting at
+    once, to rounding.
+
+    Parameters
+    ----------
+    n_components : int, float, "mle" or None, default=None
+        Number of components to keep. An int keeps that many; a float in
+        (0, 1) keeps the fewest components that explain more than that fraction
+        of the variance; ``"mle"`` uses Minka's MLE; None keeps
+        ``min(n_samples, n_features)``.
+    whiten : bool, default=False
+        Scale the projections to unit variance.
+    svd_solver : {"auto", "covariance_eigh", "full", "randomized"}, default="auto"
+        ``"covariance_eigh"`` eigendecomposes the covariance matrix (fast on
+        tall data), ``"full"`` takes an exact SVD of the centred data,
+        ``"randomized"`` uses the method of Halko et al. ``"auto"`` chooses as
+        scikit-learn does: ``"covariance_eigh"`` when ``n_features <= 1000``
+        and ``n_samples >= 10 * n_features``, else ``"full"`` for small data or
+        ``"mle"``, else ``"randomized"`` when fewer than 80 % of the components
+        are asked for, else ``"full"``.
+    iterated_power : int or "auto", default="auto"
+        Power iterations of the randomized solver; ``"auto"`` is 7 when
+        ``n_components`` is below 10 % of the smaller dimension, else 4.
+    n_oversamples : int, default=10
+        Extra random vectors of the randomized solver.
+    device : str or torch.device, default="auto"
+        Where to compute. ``"auto"`` uses CUDA when it is available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the randomized solver.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components_, n_features)
+        Principal axes, orthonormal, by decreasing explained variance.
+    explained_variance_ : ndarray of shape (n_components_,)
+        Variance along each axis (unbiased, ``n_samples - 1`` in the
+        denominator).
+    explained_variance_ratio_ : ndarray of shape (n_components_,)
+        Fraction of the total variance along each axis.
+    singular_values_ : ndarray of shape (n_components_,)
+        Singular values of the centred data.
+    mean_ : ndarray of shape (n_features,)
+        Per-feature mean of the training data.
+    n_components_ : int
+        Number of components kept.
+    n_samples_ : int
+        Number of training samples (all batches seen, after
+        :meth:`partial_fit`).
+    noise_variance_ : float
+        Mean variance of the discarded directions: the isotropic noise of the
+        probabilistic PCA model (Tipping & Bishop, 1999).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when X had string column names.
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : The NumPy implementation this one mirrors.
+    AutoencoderTransformer : A linear autoencoder spans the same subspace.
+
+    Notes
+    -----
+    :meth:`partial_fit` always takes the covariance route and keeps the
+    ``n_features x n_features`` scatter matrix between calls; its
+    ``svd_solver`` is ignored. :meth:`get_covariance` is the covariance of the
+    probabilistic PCA model, which does not depend on ``whiten``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import PCAReducer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> pca = PCAReducer(n_components=0.9).fit(X)
+    >>> pca.n_components_
+    21
+    >>> pca.transform(X[:3]).shape
+    (3, 21)
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [
+            Interval(Integral, 0, None, closed="left"),
+            Interval(Real, 0, 1, closed="neither"),
+            StrOptions({"mle"}),
+            None,
+        ],
+        "whiten": ["boolean"],
+        "svd_solver": [StrOptions({"auto", "covariance_eigh", "full", "randomized"})],
+        "iterated_power": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "n_oversamples": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        n_components=None,
+        *,
+        whiten=False,
+        svd_solver="auto",
+        iterated_power="auto",
+        n_oversamples=10,
+        device="auto",
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.whiten = whiten
+        self.svd_solver = svd_solver
+        self.iterated_power = iterated_power
+        self.n_oversamples = n_oversamples
+        self.device = device
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fit
+
+    @transactional
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the model on ``X``.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : PCAReducer
+        """
+        self._fit(X)
+        return self
+
+    @transactional
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_transform(self, X, y=None):
+        """Fit the model on ``X`` and return its projection.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        Z : ndarray or torch.Tensor of shape (n_samples, n_components_)
+        """
+        Xv = self._fit(X)
+        return like_input(self._transform(Xv), X)
+
+    @transactional
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Update the model with a batch of samples, exactly.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            A batch of training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : PCAReducer
+        """
+        first = not hasattr(self, "_moments")
+        X = self._validate(X, reset=first, ensure_all_finite=False)
+        self._device = resolve_device(self.device) if first else self._device
+        moments = self._checked_moments(X)
+        if not first:
+            n, mean, scatter = self._moments
+            old = (n, to_tensor(mean, self._device), to_tensor(scatter, self._device))
+            moments = _merge_moments(old, moments)
+        self._fit_moments(moments, X.dtype, n_features=X.shape[1])
+        return self
+
+    def _fit(self, X):
+        """Validate, fit, set attributes; return the validated X for fit_transform."""
+        X = self._validate(X, reset=True, ensure_all_finite=False)
+        n_samples, n_features = X.shape
+        self._device = resolve_device(self.device)
+        solver = self._fit_svd_solver = self._choose_solver(n_samples, n_features)
+        if solver == "covariance_eigh":
+            self._fit_moments(self._checked_moments(X), X.dtype, n_features=n_features)
+            return X
+        assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
+        self._check_n_samples(n_samples)
+        Xt = to_tensor(X, self._device)
+        mean = Xt.mean(dim=0)
+        Xc = Xt - mean
+        k = self._check_n_components(n_samples, n_features, solver)
+        if solver == "full":
+            _, S, Vt = torch.linalg.svd(Xc, full_matrices=False)
+            total_var = None
+        else:
+            n_iter = self.iterated_power
+            if n_iter == "auto":
+                n_iter = 7 if k < 0.1 * min(n_samples, n_features) else 4
+            size = min(k + self.n_oversamples, n_features, n_samples)
+            Q = _randomized_range(Xc, size, n_iter, make_generator(self.random_state))
+            _, S, Vt = torch.linalg.svd(Q.T @ Xc, full_matrices=False)
+            S, Vt = S[:k], Vt[:k]
+            total_var = float(torch.sum(Xc * Xc)) / (n_samples - 1)
+        self.__dict__.pop("_moments", None)
+        self._set_spectrum(
+            components=Vt,
+            variance=S**2 / (n_samples - 1),
+            total_var=total_var,
+            mean=mean,
+            n_samples=n_samples,
+            n_features=n_features,
+            dtype=X.dtype,
+        )
+        return X
+
+    def _choose_solver(self, n_samples, n_features):
+        if self.svd_solver != "auto":
+            return self.svd_solver
+        if n_features <= 1_000 and n_samples >= 10 * n_features:
+            return "covariance_eigh"
+        if max(n_samples, n_features) <= 500 or self.n_components == "mle":
+            return "full"
+        k = self.n_components
+        if isinstance(k, Integral) and 1 <= k < 0.8 * min(n_samples, n_features):
+            return "randomized"
+        return "full"
+
+    def _check_n_samples(self, n_samples):
+        if n_samples < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 samples to estimate a "
+                f"variance, got n_samples={n_samples}."
+            )
+
+    def _check_n_components(self, n_samples, n_features, solver):
+        """The requested int number of components, checked against the data."""
+        k = self.n_components
+        limit = min(n_samples, n_features)
+        if k is None:
+            return limit
+        if k == "mle":
+            if n_samples < n_features:
+                raise ValueError(
+                    "n_components='mle' is only supported if n_samples >= n_features."
+                )
+            return limit
+        if isinstance(k, Real) and not isinstance(k, Integral):
+            if solver == "randomized":
+                raise ValueError(
+                    f"n_components={k!r} (a fraction of variance) needs the full "
+                    "spectrum; use svd_solver='full' or 'covariance_eigh'."
+                )
+            return limit
+        lower = 1 if solver == "randomized" else 0
+        if not lower <= k <= limit:
+            raise ValueError(
+                f"n_components={k} must be between {lower} and "
+                f"min(n_samples, n_features)={limit} with svd_solver={solver!r}."
+            )
+        return k
+
+    def _checked_moments(self, X):
+        """Moments of X, with NaN and inf detected on the small scatter matrix.
+
+        Any non-finite value in X makes the diagonal of X.T X non-finite, so
+        checking ``n_features`` numbers replaces a pass over all of X. Only then
+        is X itself inspected, to name the problem.
+        """
+        self._check_n_samples(X.shape[0])
+        moments = _moments(to_tensor(X, self._device))
+        _, mean, scatter = moments
+        if not bool(torch.isfinite(scatter.diagonal()).all() & torch.isfinite(mean).all()):
+            assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
+            raise ValueError(
+                "X is finite but too large for its dtype: its sums of squares "
+                f"overflow {X.dtype}. Scale X, or pass it as float64."
+            )
+        return moments
+
+    def _fit_moments(self, moments, dtype, n_features):
+        """Eigendecompose the scatter matrix and set the fitted attributes."""
+        n_samples, mean, scatter = moments
+        k = self._check_n_components(n_samples, n_features, "covariance_eigh")
+        # Fractions and "mle" need the whole spectrum; an int only its head.
+        n_top = k if isinstance(self.n_components, Integral) else None
+        total_var = float(scatter.diagonal().sum()) / (n_samples - 1)
+        values, vectors = _eigh_upper(scatter.clone(), n_top=n_top)
+        # Rounding can leave tiny negative eigenvalues of a PSD matrix.
+        variance = values.clamp(min=0) / (n_samples - 1)
+        # Kept on the CPU as numpy so a model fitted on a GPU unpickles anywhere.
+        self._moments = (n_samples, mean.cpu().numpy(), scatter.cpu().numpy())
+        self._set_spectrum(
+            components=vectors.T,
+            variance=variance,
+            total_var=total_var,
+            mean=mean,
+            n_samples=n_samples,
+            n_features=n_features,
+            dtype=dtype,
+        )
+
+    def _set_spectrum(self, *, components, variance, total_var, mean, n_samples, n_features, dtype):
+        """Choose ``n_components_`` from the spectrum and store everything as numpy.
+
+        ``total_var`` is None when the spectrum is complete and gives it.
+        """
+        variance = variance.cpu().numpy().astype(dtype, copy=False)
+        limit = min(n_samples, n_features)
+        total = variance.sum() if total_var is None else total_var
+        ratio = variance / total if total > 0 else np.zeros_like(variance)
+        k = self.n_components
+        if k is None:
+            k = limit
+        elif k == "mle":
+            k = _minka_mle(variance, n_samples)
+        elif not isinstance(k, Integral):
+            cumulative = np.cumsum(ratio, dtype=np.float64)
+            k = int(np.searchsorted(cumulative, k, side="right")) + 1
+            k = min(k, limit)
+        components = _flip_signs(components[:k])
+        if k < limit:
+            tail = total - variance[:k].sum()
+            noise = max(float(tail) / (limit - k), 0.0)
+        else:
+            noise = 0.0
+        self.components_ = components.cpu().numpy().astype(dtype, copy=False)
+        self.explained_variance_ = variance[:k]
+        self.explained_variance_ratio_ = ratio[:k]
+        self.singular_values_ = np.sqrt(variance[:k] * (n_samples - 1))
+        self.mean_ = mean.cpu().numpy().astype(dtype, copy=False)
+        self.n_components_ = int(k)
+        self.n_samples_ = int(n_samples)
+        self.noise_variance_ = float(noise)
+
+    # ------------------------------------------------------- transform etc.
+
+    def _transform(self, X):
+        # (X - mean) @ V.T without a centred copy of X.
+        Z = X @ self.components_.T
+        Z -= self.mean_ @ self.components_.T
+        if self.whiten:
+            Z /= np.sqrt(np.maximum(self.explained_variance_, np.finfo(Z.dtype).tiny))
+        return Z
+
+    def _inverse_transform(self, Z):
+        Z = Z.astype(self.components_.dtype, copy=False)
+        if self.whiten:
+            Z = Z * np.sqrt(self.explained_variance_)
+        return Z @ self.components_ + self.mean_
+
+    def get_covariance(self):
+        """Data covariance of the probabilistic PCA model.
+
+        ``cov = components_.T @ diag(explained_variance_ - noise_variance_)
+        @ components_ + noise_variance_ * I``
+
+        Returns
+        -------
+        cov : ndarray of shape (n_features, n_features)
+        """
+        check_is_fitted(self)
+        V = self.components_.astype(np.float64)
+        excess = np.maximum(self.explained_variance_ - self.noise_variance_, 0.0)
+        cov = (V.T * excess) @ V
+        cov.flat[:: len(cov) + 1] += self.noise_variance_
+        return cov
+
+    def get_precision(self):
+        """Inverse of :meth:`get_covariance`, by the matrix inversion lemma.
+
+        Returns
+        -------
+        precision : ndarray of shape (n_features, n_features)
+        """
+        check_is_fitted(self)
+        noise = self.noise_variance_
+        n_features = self.components_.shape[1]
+        if self.n_components_ == 0:
+            return np.eye(n_features) / noise
+        if noise == 0.0:
+            return scipy.linalg.inv(self.get_covariance())
+        V = self.components_.astype(np.float64)
+        excess = np.maximum(self.explained_variance_ - noise, 0.0)
+        # (σ²I + Vᵀ D V)⁻¹ = (I - Vᵀ diag(D / (D + σ²)) V) / σ², V orthonormal.
+        precision = -(V.T * (excess / (excess + noise))) @ V
+        precision.flat[:: n_features + 1] += 1.0
+        return precision / noise
+
+    def _score_samples(self, X):
+        precision = self.get_precision()
+        Xc = X.astype(np.float64) - self.mean_
+        _, logdet = np.linalg.slogdet(precision)
+        n_features = X.shape[1]
+        return -0.5 * (
+            np.einsum("ij,ij->i", Xc @ precision, Xc) + n_features * np.log(2 * np.pi) - logdet
+        )
