@@ -1,4 +1,4 @@
-"""The estimator base that PCAReducer, AutoencoderTransformer and VAETransformer share."""
+"""The estimator base shared by PCAReducer, AutoencoderTransformer, VAETransformer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import functools
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+)
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._data import like_input, to_numpy

@@ -6,11 +6,16 @@ every reducer treats input, devices and seeds the same way.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+_TORCH_DTYPES = {
+    np.dtype(np.float32): torch.float32,
+    np.dtype(np.float64): torch.float64,
+}
 
 
 def resolve_device(device):
@@ -45,15 +50,24 @@ def is_tensor(X):
 
 
 def to_numpy(X):
-    """A CPU numpy view (or copy, for GPU memory) of a tensor."""
-    return X.detach().cpu().numpy() if is_tensor(X) else np.asarray(X)
+    """A CPU numpy view (or copy, from GPU memory) of a tensor; anything else as is.
+
+    Other inputs (lists, DataFrames, sparse matrices) are left for scikit-learn's
+    validation to convert or reject with its usual messages.
+    """
+    return X.detach().cpu().numpy() if is_tensor(X) else X
 
 
 def to_tensor(X, device, dtype=None):
     """A tensor on ``device``, sharing memory with ``X`` where it can."""
     if is_tensor(X):
         return X.to(device=device, dtype=dtype)
-    tensor = torch.from_numpy(np.asarray(X))
+    with warnings.catch_warnings():
+        # Read-only arrays (memory maps) are fine: inputs are never written to.
+        warnings.filterwarnings(
+            "ignore", message="The given NumPy array is not writable"
+        )
+        tensor = torch.from_numpy(np.asarray(X))
     return tensor.to(device=device, dtype=dtype)
 
 

@@ -3,52 +3,77 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 import scipy.linalg
 import torch
 from scipy.special import gammaln
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import assert_all_finite, check_is_fitted
 
 from ._base import BaseReducer, transactional
 from ._data import like_input, make_generator, resolve_device, to_tensor
 
 # --------------------------------------------------------------------------
-# Linear algebra kernels. Each takes and returns torch tensors. On the CPU
-# they hand the (zero-copy) numpy view to SciPy's BLAS/LAPACK, which offers
-# what torch does not expose: a symmetric rank-k update (half the
-# multiplications of X.T @ X) and an eigensolver for just the top eigenpairs.
+# The O(n d^2) work runs where the data is: in torch on a GPU and, on the CPU,
+# in SciPy's BLAS through zero-copy numpy views, because torch exposes no
+# symmetric rank-k update (half the multiplications of X.T @ X) and its MKL
+# takes slow code paths on some CPUs. The O(d^3) post-processing of the small
+# d x d matrices is plain numpy/SciPy: moving it to a GPU gains nothing, and on
+# the CPU it keeps torch's and BLAS's thread pools from waking each other.
 
 
-def _gram(X):
-    """Upper triangle of ``X.T @ X`` (the lower triangle is not referenced)."""
-    if X.device.type != "cpu":
-        return X.T @ X
-    syrk = scipy.linalg.blas.ssyrk if X.dtype == torch.float32 else scipy.linalg.blas.dsyrk
-    # X is C-contiguous, so X.T is a Fortran array that syrk reads in place.
-    return torch.from_numpy(syrk(1.0, X.numpy().T, trans=0))
+def _moments(X, device):
+    """``(n, mean, scatter)`` of the rows of ``X``, as numpy, computed on ``device``.
+
+    Only the upper triangle of the scatter matrix (the sum of outer products
+    of the centred rows) is meaningful. It is centred on the small Gram matrix,
+    ``X.T X - n m m^T``, so X itself is never copied.
+    """
+    n = X.shape[0]
+    if device.type == "cpu":
+        blas = scipy.linalg.blas
+        syrk = blas.ssyrk if X.dtype == np.float32 else blas.dsyrk
+        # X is C-contiguous, so X.T is a Fortran array that syrk reads in place.
+        gram = syrk(1.0, X.T, trans=0)
+        mean = X.mean(axis=0)
+    else:
+        Xt = to_tensor(X, device)
+        gram, mean = (Xt.T @ Xt).cpu().numpy(), Xt.mean(dim=0).cpu().numpy()
+    # Overflow and NaN are reported by the caller, from the diagonal.
+    with np.errstate(over="ignore", invalid="ignore"):
+        gram -= n * np.outer(mean, mean)
+    return n, mean, gram
+
+
+def _merge_moments(a, b):
+    """Moments of two batches combined (Chan, Golub & LeVeque, 1979)."""
+    n_a, mean_a, scatter_a = a
+    n_b, mean_b, scatter_b = b
+    n = n_a + n_b
+    delta = mean_b - mean_a
+    mean = mean_a + delta * (n_b / n)
+    scatter = scatter_a + scatter_b + np.outer(delta, delta) * (n_a * n_b / n)
+    return n, mean, scatter
 
 
 def _eigh_upper(C, n_top=None):
-    """Eigenpairs of the symmetric ``C`` read from its upper triangle, descending.
+    """Eigenpairs of the symmetric ``C``, read from its upper triangle, descending.
 
-    With ``n_top``, only the largest ``n_top`` pairs are computed where the
-    solver allows it.
+    With ``n_top``, only the largest ``n_top`` pairs are computed (``?syevr``).
     """
     d = C.shape[0]
-    if C.device.type == "cpu":
-        subset = None if n_top is None or n_top >= d else (d - n_top, d - 1)
-        driver = "evd" if subset is None else "evr"
-        w, V = scipy.linalg.eigh(
-            C.numpy(), lower=False, subset_by_index=subset, driver=driver,
-            overwrite_a=True, check_finite=False,
-        )
-        w, V = torch.from_numpy(w), torch.from_numpy(V)
-    else:
-        w, V = torch.linalg.eigh(C, UPLO="U")
-    return w.flip(0), V.flip(1)
+    subset = None if n_top is None or n_top >= d else (d - n_top, d - 1)
+    w, V = scipy.linalg.eigh(
+        C,
+        lower=False,
+        subset_by_index=subset,
+        driver="evd" if subset is None else "evr",
+        check_finite=False,
+    )
+    return w[::-1], V[:, ::-1]
 
 
 def _flip_signs(components):
@@ -58,9 +83,9 @@ def _flip_signs(components):
     way scikit-learn's ``svd_flip(u_based_decision=False)`` does, so the same
     data always gives the same components.
     """
-    rows = torch.arange(components.shape[0], device=components.device)
-    pivots = components[rows, components.abs().argmax(dim=1)]
-    return components * torch.where(pivots < 0, -1.0, 1.0).to(components.dtype)[:, None]
+    largest = np.argmax(np.abs(components), axis=1)
+    pivots = components[np.arange(len(components)), largest]
+    return components * np.where(pivots < 0, -1, 1).astype(components.dtype)[:, None]
 
 
 def _randomized_range(X, size, n_iter, generator):
@@ -77,33 +102,11 @@ def _randomized_range(X, size, n_iter, generator):
     return Q
 
 
-# --------------------------------------------------------------------------
-# Statistics that make exact incremental PCA possible: the sample count, the
-# mean, and the scatter matrix (sum of outer products of centred rows).
-
-
-def _moments(X):
-    """``(n, mean, upper-triangular scatter)`` of the rows of ``X``.
-
-    The scatter is centred on the small Gram matrix, ``X.T X - n m m^T``, so X
-    itself is never copied.
-    """
-    n = X.shape[0]
-    mean = X.mean(dim=0)
-    scatter = _gram(X).to(X.device)
-    scatter -= n * torch.outer(mean, mean)
-    return n, mean, scatter
-
-
-def _merge_moments(a, b):
-    """Moments of two batches combined (Chan, Golub & LeVeque, 1979)."""
-    n_a, mean_a, scatter_a = a
-    n_b, mean_b, scatter_b = b
-    n = n_a + n_b
-    delta = mean_b - mean_a
-    mean = mean_a + delta * (n_b / n)
-    scatter = scatter_a + scatter_b + torch.outer(delta, delta) * (n_a * n_b / n)
-    return n, mean, scatter
+def _raise_overflow(dtype):
+    raise ValueError(
+        "X is finite but too large for its dtype: its sums of squares overflow "
+        f"{np.dtype(dtype).name}. Scale X, or pass it as float64."
+    )
 
 
 def _minka_mle(spectrum, n_samples):
@@ -122,9 +125,8 @@ def _minka_mle(spectrum, n_samples):
             break  # the remaining directions carry no variance
         v = max(spectrum[rank:].sum() / (n_features - rank), eps)
         q = np.arange(1, rank + 1)
-        p_u = -rank * np.log(2.0) + np.sum(
-            gammaln((n_features - q + 1) / 2.0) - np.log(np.pi) * (n_features - q + 1) / 2.0
-        )
+        half = (n_features - q + 1) / 2.0
+        p_u = -rank * np.log(2.0) + np.sum(gammaln(half) - np.log(np.pi) * half)
         p_l = -np.sum(np.log(spectrum[:rank])) * n_samples / 2.0
         p_v = -np.log(v) * n_samples * (n_features - rank) / 2.0
         m = n_features * rank - rank * (rank + 1.0) / 2.0
@@ -230,16 +232,19 @@ class PCAReducer(BaseReducer):
     (3, 21)
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "n_components": [
             Interval(Integral, 0, None, closed="left"),
-            Interval(Real, 0, 1, closed="neither"),
+            Interval(RealNotInt, 0, 1, closed="neither"),
             StrOptions({"mle"}),
             None,
         ],
         "whiten": ["boolean"],
         "svd_solver": [StrOptions({"auto", "covariance_eigh", "full", "randomized"})],
-        "iterated_power": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "iterated_power": [
+            Interval(Integral, 0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "n_oversamples": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "random_state": ["random_state"],
@@ -325,9 +330,7 @@ class PCAReducer(BaseReducer):
         self._device = resolve_device(self.device) if first else self._device
         moments = self._checked_moments(X)
         if not first:
-            n, mean, scatter = self._moments
-            old = (n, to_tensor(mean, self._device), to_tensor(scatter, self._device))
-            moments = _merge_moments(old, moments)
+            moments = _merge_moments(self._moments, moments)
         self._fit_moments(moments, X.dtype, n_features=X.shape[1])
         return self
 
@@ -360,10 +363,10 @@ class PCAReducer(BaseReducer):
             total_var = float(torch.sum(Xc * Xc)) / (n_samples - 1)
         self.__dict__.pop("_moments", None)
         self._set_spectrum(
-            components=Vt,
-            variance=S**2 / (n_samples - 1),
+            components=Vt.cpu().numpy(),
+            variance=(S**2 / (n_samples - 1)).cpu().numpy(),
             total_var=total_var,
-            mean=mean,
+            mean=mean.cpu().numpy(),
             n_samples=n_samples,
             n_features=n_features,
             dtype=X.dtype,
@@ -423,29 +426,25 @@ class PCAReducer(BaseReducer):
         checking ``n_features`` numbers replaces a pass over all of X. Only then
         is X itself inspected, to name the problem.
         """
-        self._check_n_samples(X.shape[0])
-        moments = _moments(to_tensor(X, self._device))
+        moments = _moments(X, self._device)
         _, mean, scatter = moments
-        if not bool(torch.isfinite(scatter.diagonal()).all() & torch.isfinite(mean).all()):
+        if not (np.isfinite(scatter.diagonal()).all() and np.isfinite(mean).all()):
             assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
-            raise ValueError(
-                "X is finite but too large for its dtype: its sums of squares "
-                f"overflow {X.dtype}. Scale X, or pass it as float64."
-            )
+            _raise_overflow(X.dtype)
         return moments
 
     def _fit_moments(self, moments, dtype, n_features):
         """Eigendecompose the scatter matrix and set the fitted attributes."""
         n_samples, mean, scatter = moments
+        self._check_n_samples(n_samples)
         k = self._check_n_components(n_samples, n_features, "covariance_eigh")
         # Fractions and "mle" need the whole spectrum; an int only its head.
         n_top = k if isinstance(self.n_components, Integral) else None
         total_var = float(scatter.diagonal().sum()) / (n_samples - 1)
-        values, vectors = _eigh_upper(scatter.clone(), n_top=n_top)
+        values, vectors = _eigh_upper(scatter, n_top=n_top)
         # Rounding can leave tiny negative eigenvalues of a PSD matrix.
-        variance = values.clamp(min=0) / (n_samples - 1)
-        # Kept on the CPU as numpy so a model fitted on a GPU unpickles anywhere.
-        self._moments = (n_samples, mean.cpu().numpy(), scatter.cpu().numpy())
+        variance = np.maximum(values, 0) / (n_samples - 1)
+        self._moments = moments
         self._set_spectrum(
             components=vectors.T,
             variance=variance,
@@ -456,12 +455,16 @@ class PCAReducer(BaseReducer):
             dtype=dtype,
         )
 
-    def _set_spectrum(self, *, components, variance, total_var, mean, n_samples, n_features, dtype):
+    def _set_spectrum(
+        self, *, components, variance, total_var, mean, n_samples, n_features, dtype
+    ):
         """Choose ``n_components_`` from the spectrum and store everything as numpy.
 
         ``total_var`` is None when the spectrum is complete and gives it.
         """
-        variance = variance.cpu().numpy().astype(dtype, copy=False)
+        if not np.isfinite(variance).all():
+            _raise_overflow(dtype)
+        variance = variance.astype(dtype, copy=False)
         limit = min(n_samples, n_features)
         total = variance.sum() if total_var is None else total_var
         ratio = variance / total if total > 0 else np.zeros_like(variance)
@@ -480,11 +483,11 @@ class PCAReducer(BaseReducer):
             noise = max(float(tail) / (limit - k), 0.0)
         else:
             noise = 0.0
-        self.components_ = components.cpu().numpy().astype(dtype, copy=False)
+        self.components_ = np.ascontiguousarray(components, dtype=dtype)
         self.explained_variance_ = variance[:k]
         self.explained_variance_ratio_ = ratio[:k]
         self.singular_values_ = np.sqrt(variance[:k] * (n_samples - 1))
-        self.mean_ = mean.cpu().numpy().astype(dtype, copy=False)
+        self.mean_ = mean.astype(dtype, copy=False)
         self.n_components_ = int(k)
         self.n_samples_ = int(n_samples)
         self.noise_variance_ = float(noise)
@@ -548,6 +551,5 @@ class PCAReducer(BaseReducer):
         Xc = X.astype(np.float64) - self.mean_
         _, logdet = np.linalg.slogdet(precision)
         n_features = X.shape[1]
-        return -0.5 * (
-            np.einsum("ij,ij->i", Xc @ precision, Xc) + n_features * np.log(2 * np.pi) - logdet
-        )
+        mahalanobis = np.einsum("ij,ij->i", Xc @ precision, Xc)
+        return -0.5 * (mahalanobis + n_features * np.log(2 * np.pi) - logdet)

@@ -1,0 +1,103 @@
+"""PCAReducer.fit_transform against scikit-learn's PCA solvers.
+
+Times ``fit_transform`` on the MNIST training set (median of ``--repeat``
+runs) for float32 and float64 at several ``n_components``, and checks that
+the test-set reconstruction error agrees with scikit-learn's. Prints a
+markdown table.
+
+    python benchmarks/bench_pca.py [--data PATH] [--repeat 5] [--components 2 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from skvae import PCAReducer
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
+
+
+def load(path):
+    if path.exists():
+        data = np.load(path, allow_pickle=False)
+        train, test = data["X_train"], data["X_test"]
+        name = "MNIST"
+    else:
+        from sklearn.datasets import load_digits
+
+        X = load_digits().data
+        train, test, name = X[:1500], X[1500:], "digits (MNIST not found)"
+    flat = lambda a: a.reshape(len(a), -1) / 255.0  # noqa: E731
+    return flat(train), flat(test), name
+
+
+def median_time(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), result
+
+
+def reconstruction_mse(model, X):
+    return float(np.mean((model.inverse_transform(model.transform(X)) - X) ** 2))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--components", type=int, nargs="+", default=[2, 50])
+    parser.add_argument(
+        "--sklearn-solvers",
+        nargs="+",
+        default=["covariance_eigh", "randomized", "full"],
+    )
+    args = parser.parse_args(argv)
+
+    train64, test64, name = load(args.data)
+    print(
+        f"{name}: train {train64.shape}, test {test64.shape}, median of {args.repeat}\n"
+    )
+    print(
+        "| dtype | k | method | fit_transform (s) | speed-up vs fastest sklearn "
+        "| test MSE | rel. MSE diff |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for dtype in (np.float32, np.float64):
+        train, test = train64.astype(dtype), test64.astype(dtype)
+        for k in args.components:
+            rows = {}
+            for solver in args.sklearn_solvers:
+                est = PCA(k, svd_solver=solver, random_state=0)
+                rows[f"sklearn {solver}"] = (
+                    median_time(
+                        lambda est=est, X=train: est.fit_transform(X), args.repeat
+                    )[0],
+                    est,
+                )
+            ours = PCAReducer(k, device="cpu", random_state=0)
+            rows["skvae PCAReducer"] = (
+                median_time(
+                    lambda est=ours, X=train: est.fit_transform(X), args.repeat
+                )[0],
+                ours,
+            )
+            best = min(t for m, (t, _) in rows.items() if m.startswith("sklearn"))
+            ref = reconstruction_mse(rows["sklearn covariance_eigh"][1], test)
+            for method, (seconds, est) in rows.items():
+                mse = reconstruction_mse(est, test)
+                print(
+                    f"| {np.dtype(dtype).name} | {k} | {method} | {seconds:.3f} | "
+                    f"{best / seconds:.2f}x | {mse:.6g} | {abs(mse - ref) / ref:.1e} |"
+                )
+
+
+if __name__ == "__main__":
+    main()
