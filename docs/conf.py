@@ -1,0 +1,101 @@
+"""Sphinx configuration for skvae.
+
+Build with ``python -m sphinx -b html docs docs/_build/html`` from the
+repository root (or ``make -C docs html``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+# Document the checkout these docs live in, even when another copy of skvae
+# is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import skvae
+
+# -- Project -----------------------------------------------------------------
+
+project = "skvae"
+author = "the skvae developers"
+copyright = author
+release = skvae.__version__
+version = ".".join(release.split(".")[:2])
+
+# -- General -----------------------------------------------------------------
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+]
+
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+default_role = "literal"
+
+# -- autodoc / autosummary / numpydoc ---------------------------------------
+
+autosummary_generate = True
+autodoc_default_options = {"member-order": "groupwise"}
+# The class template lists members itself; numpydoc's own member tables would
+# duplicate them and point at stub pages that do not exist.
+numpydoc_show_class_members = False
+numpydoc_xref_param_type = True
+numpydoc_xref_ignore = {
+    "of",
+    "shape",
+    "or",
+    "default",
+    "optional",
+    "instance",
+    "n_samples",
+    "n_features",
+    "n_components",
+}
+numpydoc_xref_aliases = {
+    # numpydoc's defaults for these are :ref: and :term: roles, which warn when
+    # the Python and NumPy inventories cannot be fetched; object references
+    # resolve the same way online and fall back to plain text offline.
+    "bool": "bool",
+    "array-like": "numpy.typing.ArrayLike",
+    "ndarray": "numpy.ndarray",
+    "Tensor": "torch.Tensor",
+    "Bunch": "sklearn.utils.Bunch",
+    "RandomState": "numpy.random.RandomState",
+}
+
+# -- Cross-references to the libraries skvae builds on -----------------------
+
+# SKVAE_DOCS_OFFLINE=1 skips fetching the inventories, for builds without a
+# network (unresolved references then render as plain text).
+if os.environ.get("SKVAE_DOCS_OFFLINE"):
+    intersphinx_mapping = {}
+else:
+    intersphinx_mapping = {
+        "python": ("https://docs.python.org/3", None),
+        "numpy": ("https://numpy.org/doc/stable/", None),
+        "scipy": ("https://docs.scipy.org/doc/scipy/", None),
+        "sklearn": ("https://scikit-learn.org/stable/", None),
+        "torch": ("https://docs.pytorch.org/docs/stable/", None),
+    }
+intersphinx_timeout = 10
+
+# -- HTML --------------------------------------------------------------------
+
+if importlib.util.find_spec("pydata_sphinx_theme") is not None:
+    html_theme = "pydata_sphinx_theme"
+    html_theme_options = {
+        "navigation_with_keys": False,
+        "show_toc_level": 2,
+    }
+else:
+    html_theme = "alabaster"
+html_title = f"skvae {release}"
+html_static_path = []
