@@ -66,7 +66,7 @@ class BaseReducer(
 
         Returns
         -------
-        Z : ndarray or torch.Tensor of shape (n_samples, n_components_)
+        Z : ndarray or torch.Tensor of shape (n_samples, `n_components_`)
             Latent coordinates; a tensor if ``X`` was one.
         """
         check_is_fitted(self)
@@ -77,12 +77,12 @@ class BaseReducer(
 
         Parameters
         ----------
-        X : array-like or torch.Tensor of shape (n_samples, n_components_)
+        X : array-like or torch.Tensor of shape (n_samples, `n_components_`)
             Latent coordinates, such as the output of :meth:`transform`.
 
         Returns
         -------
-        X_original : ndarray or torch.Tensor of shape (n_samples, n_features_in_)
+        X_original : ndarray or torch.Tensor of shape (n_samples, `n_features_in_`)
             The reconstruction; a tensor if the input was one.
         """
         check_is_fitted(self)

@@ -184,14 +184,14 @@ class PCAReducer(BaseReducer):
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_components_, n_features)
+    components_ : ndarray of shape (`n_components_`, n_features)
         Principal axes, orthonormal, by decreasing explained variance.
-    explained_variance_ : ndarray of shape (n_components_,)
+    explained_variance_ : ndarray of shape (`n_components_`,)
         Variance along each axis (unbiased, ``n_samples - 1`` in the
         denominator).
-    explained_variance_ratio_ : ndarray of shape (n_components_,)
+    explained_variance_ratio_ : ndarray of shape (`n_components_`,)
         Fraction of the total variance along each axis.
-    singular_values_ : ndarray of shape (n_components_,)
+    singular_values_ : ndarray of shape (`n_components_`,)
         Singular values of the centred data.
     mean_ : ndarray of shape (n_features,)
         Per-feature mean of the training data.
@@ -205,7 +205,7 @@ class PCAReducer(BaseReducer):
         probabilistic PCA model (Tipping & Bishop, 1999).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when X had string column names.
 
     See Also
@@ -304,7 +304,7 @@ class PCAReducer(BaseReducer):
 
         Returns
         -------
-        Z : ndarray or torch.Tensor of shape (n_samples, n_components_)
+        Z : ndarray or torch.Tensor of shape (n_samples, `n_components_`)
         """
         Xv = self._fit(X)
         return like_input(self._transform(Xv), X)
