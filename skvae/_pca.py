@@ -17,28 +17,25 @@ from ._base import BaseReducer, transactional
 from ._data import like_input, make_generator, resolve_device, to_tensor
 
 # --------------------------------------------------------------------------
-# The O(n d^2) work runs where the data is: in torch on a GPU and, on the CPU,
-# in SciPy's BLAS through zero-copy numpy views, because torch exposes no
-# symmetric rank-k update (half the multiplications of X.T @ X) and its MKL
-# takes slow code paths on some CPUs. The O(d^3) post-processing of the small
-# d x d matrices is plain numpy/SciPy: moving it to a GPU gains nothing, and on
-# the CPU it keeps torch's and BLAS's thread pools from waking each other.
+# The O(n d^2) work runs where the data is: in torch on a GPU and in numpy's
+# BLAS on the CPU. There, ``X.T @ X`` on a view of X is dispatched to a
+# symmetric rank-k update (``?syrk``: half the multiplications of a general
+# product), which torch does not expose, and numpy's OpenBLAS outruns the MKL
+# bundled with torch on some CPUs. The O(d^3) post-processing of the small
+# d x d matrices is numpy/SciPy: a GPU gains nothing there, and on the CPU it
+# keeps torch's and BLAS's thread pools from waking each other up.
 
 
 def _moments(X, device):
     """``(n, mean, scatter)`` of the rows of ``X``, as numpy, computed on ``device``.
 
-    Only the upper triangle of the scatter matrix (the sum of outer products
-    of the centred rows) is meaningful. It is centred on the small Gram matrix,
-    ``X.T X - n m m^T``, so X itself is never copied.
+    The scatter matrix (the sum of outer products of the centred rows) is
+    centred on the small Gram matrix, ``X.T X - n m m^T``, so X itself is never
+    copied.
     """
     n = X.shape[0]
     if device.type == "cpu":
-        blas = scipy.linalg.blas
-        syrk = blas.ssyrk if X.dtype == np.float32 else blas.dsyrk
-        # X is C-contiguous, so X.T is a Fortran array that syrk reads in place.
-        gram = syrk(1.0, X.T, trans=0)
-        mean = X.mean(axis=0)
+        gram, mean = X.T @ X, X.mean(axis=0)
     else:
         Xt = to_tensor(X, device)
         gram, mean = (Xt.T @ Xt).cpu().numpy(), Xt.mean(dim=0).cpu().numpy()
@@ -59,8 +56,8 @@ def _merge_moments(a, b):
     return n, mean, scatter
 
 
-def _eigh_upper(C, n_top=None):
-    """Eigenpairs of the symmetric ``C``, read from its upper triangle, descending.
+def _eigh(C, n_top=None):
+    """Eigenpairs of the symmetric ``C``, largest first.
 
     With ``n_top``, only the largest ``n_top`` pairs are computed (``?syevr``).
     """
@@ -68,7 +65,6 @@ def _eigh_upper(C, n_top=None):
     subset = None if n_top is None or n_top >= d else (d - n_top, d - 1)
     w, V = scipy.linalg.eigh(
         C,
-        lower=False,
         subset_by_index=subset,
         driver="evd" if subset is None else "evr",
         check_finite=False,
@@ -441,7 +437,7 @@ class PCAReducer(BaseReducer):
         # Fractions and "mle" need the whole spectrum; an int only its head.
         n_top = k if isinstance(self.n_components, Integral) else None
         total_var = float(scatter.diagonal().sum()) / (n_samples - 1)
-        values, vectors = _eigh_upper(scatter, n_top=n_top)
+        values, vectors = _eigh(scatter, n_top=n_top)
         # Rounding can leave tiny negative eigenvalues of a PSD matrix.
         variance = np.maximum(values, 0) / (n_samples - 1)
         self._moments = moments
