@@ -301,6 +301,7 @@ def test_nonsense_parameters():
         ({"n_components": 1.5}, "n_components"),
         ({"svd_solver": "magic"}, "svd_solver"),
         ({"device": 3}, "device"),
+        ({"device": "gpu"}, "device='gpu' is not a torch device"),
     ]:
         with pytest.raises(ValueError, match=message):
             PCAReducer(**params).fit(X)
@@ -319,3 +320,9 @@ def test_unfitted_estimator():
             getattr(PCAReducer(), method)(X)
     with pytest.raises(NotFittedError):
         PCAReducer().get_covariance()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_requested_without_cuda():
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        PCAReducer(device="cuda").fit(spread_data(13, 10, 3))
