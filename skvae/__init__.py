@@ -3,8 +3,16 @@
 The reducers share one estimator base and run on PyTorch, on the CPU or a GPU.
 """
 
+from ._autoencoder import AutoencoderTransformer
 from ._pca import PCAReducer
+from ._vae import PosteriorCollapseWarning, VAETransformer
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["PCAReducer", "__version__"]
+__all__ = [
+    "AutoencoderTransformer",
+    "PCAReducer",
+    "PosteriorCollapseWarning",
+    "VAETransformer",
+    "__version__",
+]

@@ -6,12 +6,14 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from skvae import PCAReducer
+from skvae import AutoencoderTransformer, PCAReducer, VAETransformer
 
 # Small, fast settings: the checks fit each estimator dozens of times.
 ESTIMATORS = [
     PCAReducer(),
     PCAReducer(n_components=2, svd_solver="randomized", random_state=0),
+    AutoencoderTransformer(max_iter=5),
+    VAETransformer(max_iter=5),
 ]
 
 

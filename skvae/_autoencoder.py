@@ -1,0 +1,534 @@
+"""AutoencoderTransformer, and the fitting machinery it shares with VAETransformer."""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from numbers import Integral, Real
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from . import _losses
+from ._base import BaseReducer, transactional
+from ._data import make_generator, resolve_device
+from ._modules import ACTIVATIONS, Autoencoder, build
+from ._training import TrainingDivergedError, make_optimizer, train
+
+_COMMON_CONSTRAINTS: dict = {
+    "n_components": [Interval(Integral, 1, None, closed="left")],
+    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+    "activation": [StrOptions(set(ACTIVATIONS))],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "warm_start": ["boolean"],
+    "verbose": ["verbose"],
+    "device": [str, torch.device],
+    "random_state": ["random_state"],
+    "callbacks": [list, tuple, None],
+}
+
+
+def _float32_tensor(X, device):
+    """``X`` as a float32 tensor on ``device``, never a view of a read-only array.
+
+    Training and inference compute in float32 whatever the input dtype: the
+    networks do not need float64 and it is twice as slow.
+    """
+    if torch.is_tensor(X):
+        return X.to(device=device, dtype=torch.float32)
+    X = np.asarray(X)
+    if X.dtype != np.float32 or not X.flags.c_contiguous or not X.flags.writeable:
+        X = np.array(X, dtype=np.float32, order="C")
+    return torch.from_numpy(X).to(device)
+
+
+class _NeuralReducer(BaseReducer):
+    """Fit, partial_fit, batched inference and pickling of the torch reducers.
+
+    A subclass says how to build its module (``_build_module``), what it
+    minimises (``_objective``), how to check its data (``_check_X``) and what
+    to compute after training (``_set_diagnostics``).
+    """
+
+    # Inference runs in blocks of exactly this many rows, the last one padded.
+    # BLAS picks its kernel by the number of rows, so a fixed block makes each
+    # sample's result independent of how many others are transformed with it
+    # (scikit-learn checks this, bitwise, for transform and score_samples).
+    _block_rows = 256
+
+    # ------------------------------------------------------------------ fit
+
+    @transactional
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the network on ``X`` for up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If training diverges (a loss term or gradient becomes NaN or
+            infinite). The message names the term; the estimator is left as
+            it was before the call.
+        """
+        incremental = self.warm_start and hasattr(self, "module_")
+        self._fit(X, incremental=incremental, partial=False)
+        return self
+
+    @transactional
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """One pass over ``X`` (one epoch), continuing from the current weights.
+
+        The first call initialises the network. ``early_stopping``,
+        ``max_iter``, ``tol`` and ``n_iter_no_change`` are ignored.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            A batch of training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        self._fit(X, incremental=hasattr(self, "module_"), partial=True)
+        return self
+
+    def _fit(self, X, *, incremental, partial):
+        X = self._validate(X, reset=not incremental)
+        self._check_hidden_layer_sizes()
+        self._check_X(X)
+        device = self._device = resolve_device(self.device)
+        n_samples, n_features = X.shape
+
+        if incremental:
+            # Train a copy: the fitted module is replaced only on success, so
+            # a failed call (divergence, interrupt) leaves the estimator as it was.
+            module = copy.deepcopy(self.module_).to(device)
+            generator = torch.Generator().set_state(self._generator_state)
+            optimizer_state = self._optimizer_state
+            loss_curve, history = list(self.loss_curve_), list(self.history_)
+            validation = list(self.validation_scores_ or [])
+            n_iter, best_loss = self.n_iter_, self.best_loss_
+        else:
+            generator = make_generator(self.random_state)
+            module = self._build_module(n_features, generator).to(device)
+            optimizer_state = None
+            loss_curve, history, validation = [], [], []
+            n_iter, best_loss = 0, math.inf
+            self._dtype = X.dtype
+            # Seeds stochastic scores, so they are reproducible for a fitted model.
+            self._score_seed = int(torch.randint(2**62, (1,), generator=generator))
+        optimizer = make_optimizer(
+            module.parameters(), self.learning_rate_init, optimizer_state
+        )
+        # Randomness during training comes from a generator on the device, seeded
+        # from the CPU one, whose state alone is kept between calls.
+        if device.type == "cpu":
+            train_generator = generator
+        else:
+            seed = int(torch.randint(2**62, (1,), generator=generator))
+            train_generator = torch.Generator(device=device).manual_seed(seed)
+
+        Xt = _float32_tensor(X, device)
+        X_val = None
+        if self.early_stopping and not partial:
+            n_val = max(1, round(self.validation_fraction * n_samples))
+            if n_samples - n_val < 1:
+                raise ValueError(
+                    "early_stopping needs at least 2 samples, got "
+                    f"n_samples={n_samples}."
+                )
+            perm = torch.randperm(n_samples, generator=generator).to(device)
+            X_val, Xt = Xt[perm[:n_val]], Xt[perm[n_val:]]
+
+        try:
+            result = train(
+                module,
+                optimizer,
+                Xt,
+                self._objective(),
+                batch_size=min(self.batch_size, Xt.shape[0]),
+                max_epochs=1 if partial else self.max_iter,
+                generator=train_generator,
+                X_val=X_val,
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+                check_convergence=not partial,
+                first_epoch=n_iter,
+                best_loss=best_loss,
+                verbose=self.verbose,
+                callbacks=list(self.callbacks or ()),
+                description=type(self).__name__,
+            )
+        except TrainingDivergedError as exc:
+            raise ValueError(f"{type(self).__name__}: {exc}") from None
+
+        self.module_ = module
+        self._optimizer_state = _state_to_cpu(optimizer.state_dict())
+        self._generator_state = generator.get_state()
+        self.loss_curve_ = loss_curve + result.loss_curve
+        self.history_ = history + result.history
+        self.n_iter_ = n_iter + result.n_epochs
+        self.best_loss_ = min([best_loss, *result.loss_curve])
+        if self.early_stopping and not partial:
+            self.validation_scores_ = validation + [
+                -v for v in result.validation_losses
+            ]
+            self.best_validation_score_ = max(self.validation_scores_)
+        elif not incremental:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        self.n_components_ = self.n_components
+        self._set_diagnostics(Xt if X_val is None else torch.cat([Xt, X_val]))
+        if (
+            not partial
+            and not result.converged
+            and not result.stopped_by_callback
+            and result.n_epochs == self.max_iter
+        ):
+            warnings.warn(
+                f"{type(self).__name__}: maximum iterations ({self.max_iter}) reached "
+                "and the optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _check_hidden_layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must be a sequence of positive integers, got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        self._hidden_layer_sizes = tuple(int(s) for s in sizes)
+
+    @staticmethod
+    def _check_unit_interval(X, what):
+        lo, hi = float(np.min(X)), float(np.max(X))
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(
+                f"{what} needs X in [0, 1], but X has values in [{lo:g}, {hi:g}]. "
+                "Scale X, e.g. with sklearn.preprocessing.MinMaxScaler, or use a "
+                "Gaussian likelihood / squared error."
+            )
+
+    # --------------------------------------------------------- inference
+
+    def _blocks(self, X, fn, rows=None):
+        """Apply ``fn`` (tensor → tuple of tensors) to fixed-size blocks of ``X``.
+
+        Returns the concatenated outputs as float32 numpy arrays.
+        """
+        device = self._device
+        if rows is None:
+            rows = self._block_rows if device.type == "cpu" else 8192
+        outputs = []
+        self.module_.eval()
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], rows):
+                block = _float32_tensor(X[start : start + rows], device)
+                m = block.shape[0]
+                if m < rows:
+                    block = torch.cat(
+                        [block, block.new_zeros(rows - m, block.shape[1])]
+                    )
+                outputs.append([out[:m].cpu() for out in fn(block)])
+        if not outputs:
+            return None
+        return [torch.cat(parts).numpy() for parts in zip(*outputs, strict=True)]
+
+    def _cast(self, out, like):
+        """Return ``out`` in the floating dtype of ``like`` (an array or a dtype)."""
+        dtype = like.dtype if hasattr(like, "dtype") else like
+        return out.astype(dtype, copy=False)
+
+    def _decode_mean(self, out):
+        """The mean of ``p(x|z)`` from the decoder's raw output."""
+        return out
+
+    def _inverse_transform(self, Z):
+        (out,) = self._blocks(Z, lambda z: (self._decode_mean(self.module_.decode(z)),))
+        return self._cast(out, Z)
+
+    # ---------------------------------------------------------- pickling
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        module = state.get("module_")
+        # A model trained on a GPU must unpickle on a machine without one.
+        if module is not None and any(
+            p.device.type != "cpu" for p in module.parameters()
+        ):
+            state["module_"] = copy.deepcopy(module).cpu()
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        device = getattr(self, "_device", None)
+        if device is not None and device.type == "cuda":
+            if torch.cuda.is_available():
+                self.module_.to(device)
+            else:
+                self._device = torch.device("cpu")
+
+
+def _state_to_cpu(state):
+    """An optimizer ``state_dict`` with its tensors on the CPU, for pickling."""
+    return {
+        "state": {
+            k: {n: v.cpu() if torch.is_tensor(v) else v for n, v in s.items()}
+            for k, s in state["state"].items()
+        },
+        "param_groups": copy.deepcopy(state["param_groups"]),
+    }
+
+
+class _AutoencoderObjective:
+    """Mean reconstruction loss per feature and sample, for the training loop."""
+
+    term_names = ("reconstruction",)
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def __call__(self, module, xb, epoch, generator):
+        out = module(xb)
+        if self.loss == "binary_cross_entropy":
+            loss = F.binary_cross_entropy_with_logits(out, xb)
+        else:
+            loss = F.mse_loss(out, xb)
+        return loss, loss.detach().reshape(1)
+
+    def total(self, values, epoch):
+        return values[0]
+
+
+class AutoencoderTransformer(_NeuralReducer):
+    """A multilayer-perceptron autoencoder as a scikit-learn transformer.
+
+    The encoder maps ``n_features`` through ``hidden_layer_sizes`` to
+    ``n_components``; the decoder mirrors it. It is trained with Adam on
+    minibatches, in float32, on the CPU or a GPU. ``transform`` encodes,
+    ``inverse_transform`` decodes. With ``activation="identity"`` the model is
+    a linear autoencoder, whose decoder spans the principal subspace.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the code.
+    hidden_layer_sizes : array-like of int, default=(256,)
+        Widths of the encoder's hidden layers, from the input inwards; the
+        decoder uses them in reverse. ``()`` gives a single linear layer each
+        way.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Non-linearity between layers.
+    loss : {"squared_error", "binary_cross_entropy"}, default="squared_error"
+        Reconstruction loss, averaged over features and samples.
+        ``"binary_cross_entropy"`` treats the decoder output as Bernoulli
+        logits and needs X in [0, 1].
+    batch_size : int, default=128
+        Minibatch size (clipped to the number of samples).
+    learning_rate_init : float, default=1e-3
+        Adam's learning rate.
+    max_iter : int, default=50
+        Maximum number of epochs.
+    tol : float, default=1e-4
+        Minimum improvement of the loss (the validation loss with
+        ``early_stopping``) that counts as progress.
+    n_iter_no_change : int, default=10
+        Training stops after more than this many epochs without progress.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop when the validation
+        loss stops improving, and keep the weights of its best epoch.
+    validation_fraction : float, default=0.1
+        Share of the data held out for ``early_stopping``.
+    warm_start : bool, default=False
+        Continue from the previous fit's weights and optimizer state.
+    verbose : int, default=0
+        1 shows a tqdm progress bar (or, without tqdm, one ``logging`` line per
+        epoch on the ``"skvae"`` logger); 2 adds the log lines to the bar.
+    device : str or torch.device, default="auto"
+        Where to train and infer; ``"auto"`` uses CUDA when it is available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and the validation split
+        through a private generator; the global torch and numpy random states
+        are not touched (except that ``None`` draws a seed from numpy's, as
+        scikit-learn does). On the CPU, two fits with the same integer seed are
+        bitwise identical.
+    callbacks : list of callables or None, default=None
+        Each is called as ``callback(record)`` after every epoch with that
+        epoch's :attr:`history_` entry; a true return value stops training.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained network (``encode`` / ``decode``).
+    n_components_ : int
+        Equal to ``n_components``.
+    loss_curve_ : list of float
+        Training loss of each epoch.
+    validation_scores_ : list of float or None
+        Negative validation loss of each epoch (higher is better), with
+        ``early_stopping``; None otherwise.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``.
+    best_loss_ : float
+        Lowest training loss.
+    history_ : list of dict
+        One dict per epoch: ``epoch``, ``loss``, ``reconstruction``, with
+        ``early_stopping`` ``validation_loss`` and ``validation_reconstruction``,
+        and ``time`` in seconds.
+    n_iter_ : int
+        Number of epochs trained, over all calls.
+    noise_variance_ : float
+        With ``loss="squared_error"``, the mean squared reconstruction error
+        per feature on the training data: the variance of the Gaussian that
+        :meth:`score_samples` uses.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when X had string column names.
+
+    See Also
+    --------
+    VAETransformer : The variational counterpart, with a generative model.
+    PCAReducer : The linear, closed-form reducer.
+
+    Notes
+    -----
+    Computation runs in float32; ``transform`` and ``inverse_transform``
+    return the input's floating dtype. Inference runs in fixed blocks of rows,
+    so a sample's code does not depend on the other samples passed with it.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import AutoencoderTransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> ae = AutoencoderTransformer(n_components=2, max_iter=2, random_state=0)
+    >>> ae.fit(X / 16).transform(X[:3] / 16).shape
+    (3, 2)
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **_COMMON_CONSTRAINTS,
+        "loss": [StrOptions({"squared_error", "binary_cross_entropy"})],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(256,),
+        activation="relu",
+        loss="squared_error",
+        batch_size=128,
+        learning_rate_init=1e-3,
+        max_iter=50,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        warm_start=False,
+        verbose=0,
+        device="auto",
+        random_state=None,
+        callbacks=None,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.device = device
+        self.random_state = random_state
+        self.callbacks = callbacks
+
+    def _build_module(self, n_features, generator):
+        return build(
+            Autoencoder,
+            n_features,
+            self.n_components,
+            self._hidden_layer_sizes,
+            self.activation,
+            generator=generator,
+        )
+
+    def _objective(self):
+        return _AutoencoderObjective(self.loss)
+
+    def _check_X(self, X):
+        if self.loss == "binary_cross_entropy":
+            self._check_unit_interval(X, "loss='binary_cross_entropy'")
+
+    def _set_diagnostics(self, X):
+        if self.loss == "squared_error":
+            mse = self._blocks(X, lambda x: ((self.module_(x) - x).square().mean(1),))[
+                0
+            ]
+            self.noise_variance_ = max(float(np.mean(mse, dtype=np.float64)), 1e-12)
+        else:
+            self.noise_variance_ = None
+
+    def _decode_mean(self, out):
+        return torch.sigmoid(out) if self.loss == "binary_cross_entropy" else out
+
+    def _transform(self, X):
+        (Z,) = self._blocks(X, lambda x: (self.module_.encode(x),))
+        return self._cast(Z, X)
+
+    def _score_samples(self, X):
+        """Log-likelihood of x under p(x | z = encode(x)), in nats.
+
+        Bernoulli for binary cross-entropy; for squared error a Gaussian with
+        the per-feature variance ``noise_variance_`` fitted on the training
+        data. A score of the decoder at the code, not a density of x.
+        """
+        if self.loss == "binary_cross_entropy":
+            self._check_unit_interval(X, "loss='binary_cross_entropy'")
+
+            def ll(x):
+                return (_losses.bernoulli_log_likelihood(self.module_(x), x),)
+        else:
+            var = self.noise_variance_
+
+            def ll(x):
+                return (_losses.gaussian_log_likelihood(self.module_(x), x, var),)
+
+        return self._blocks(X, ll)[0].astype(np.float64)

@@ -1,0 +1,207 @@
+"""Loss terms of autoencoders and VAEs, as pure functions of tensors.
+
+Every function takes tensors and returns tensors; nothing here holds state,
+draws random numbers or knows about modules or estimators. Log-likelihoods and
+divergences are in nats. The last dimension indexes features (or latent
+dimensions) and is always summed over; ``reduction`` says what happens to the
+leading (sample) dimensions:
+
+* ``"none"``: one value per sample, shape ``x.shape[:-1]``;
+* ``"sum"``: the sum over samples, a scalar;
+* ``"mean"``: the mean over samples, a scalar.
+
+The training loop uses the ``"sum"`` forms because each is a single fused
+kernel (``binary_cross_entropy_with_logits``, ``mse_loss``) with a fused
+backward; scoring uses ``"none"``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _reduce(per_sample, reduction):
+    if reduction == "none":
+        return per_sample
+    if reduction == "sum":
+        return per_sample.sum()
+    if reduction == "mean":
+        return per_sample.mean()
+    raise ValueError(f"reduction must be 'none', 'sum' or 'mean', got {reduction!r}.")
+
+
+def _n_samples(x):
+    return x.numel() // x.shape[-1] if x.ndim else 1
+
+
+def bernoulli_log_likelihood(logits, x, reduction="none"):
+    """``log p(x | logits)`` of independent Bernoulli pixels, summed over features.
+
+    ``x`` may be any value in [0, 1] (the "continuous Bernoulli" use of the
+    cross-entropy on grey levels, as in Kingma & Welling, 2014); the result is
+    then the negative binary cross-entropy.
+
+    Parameters
+    ----------
+    logits : Tensor of shape (..., n_features)
+        Decoder output before the sigmoid.
+    x : Tensor of shape (..., n_features)
+        Targets in [0, 1].
+    reduction : {"none", "sum", "mean"}
+
+    Returns
+    -------
+    Tensor
+        Per-sample log-likelihood, or its sum or mean over samples.
+    """
+    if logits.shape != x.shape:
+        logits, x = torch.broadcast_tensors(logits, x)
+    if reduction == "none":
+        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+    total = -F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+    return total if reduction == "sum" else total / _n_samples(x)
+
+
+def gaussian_log_likelihood(mean, x, variance=1.0, reduction="none"):
+    """``log N(x; mean, variance * I)`` with a fixed variance, summed over features.
+
+    ``-||x - mean||^2 / (2 variance) - n_features / 2 * log(2 pi variance)``.
+
+    Parameters
+    ----------
+    mean : Tensor of shape (..., n_features)
+        Decoder output.
+    x : Tensor of shape (..., n_features)
+    variance : float, default=1.0
+        The observation variance, shared by all features.
+    reduction : {"none", "sum", "mean"}
+
+    Returns
+    -------
+    Tensor
+        Per-sample log-likelihood, or its sum or mean over samples.
+    """
+    n_features = x.shape[-1]
+    const = 0.5 * n_features * (_LOG_2PI + math.log(variance))
+    scale = 0.5 / variance
+    if reduction == "none":
+        return -(x - mean).square().sum(-1) * scale - const
+    total = -F.mse_loss(mean, x, reduction="sum") * scale
+    n = _n_samples(x)
+    total = total - const * n
+    return total if reduction == "sum" else total / n
+
+
+def gaussian_log_density(z, mean, logvar, reduction="none"):
+    """``log N(z; mean, diag(exp(logvar)))``, summed over dimensions.
+
+    Parameters
+    ----------
+    z, mean, logvar : Tensors broadcastable to (..., n_components)
+    reduction : {"none", "sum", "mean"}
+
+    Returns
+    -------
+    Tensor
+    """
+    per_dim = -0.5 * ((z - mean).square() * torch.exp(-logvar) + logvar + _LOG_2PI)
+    return _reduce(per_dim.sum(-1), reduction)
+
+
+def standard_normal_log_density(z, reduction="none"):
+    """``log N(z; 0, I)``, summed over dimensions."""
+    return _reduce(-0.5 * (z.square() + _LOG_2PI).sum(-1), reduction)
+
+
+def gaussian_kl_standard(mean, logvar, reduction="none", per_dimension=False):
+    """``KL(N(mean, diag(exp(logvar))) || N(0, I))`` in closed form.
+
+    ``0.5 * sum(mean^2 + exp(logvar) - 1 - logvar)``.
+
+    Parameters
+    ----------
+    mean, logvar : Tensor of shape (..., n_components)
+    reduction : {"none", "sum", "mean"}
+        Applied over samples.
+    per_dimension : bool, default=False
+        Keep the latent dimension instead of summing over it; ``reduction``
+        then acts on the leading dimensions only.
+
+    Returns
+    -------
+    Tensor
+    """
+    per_dim = 0.5 * (mean.square() + torch.exp(logvar) - 1.0 - logvar)
+    if per_dimension:
+        if reduction == "none":
+            return per_dim
+        flat = per_dim.reshape(-1, per_dim.shape[-1])
+        return flat.sum(0) if reduction == "sum" else flat.mean(0)
+    return _reduce(per_dim.sum(-1), reduction)
+
+
+def gaussian_kl(mean_q, logvar_q, mean_p, logvar_p, reduction="none"):
+    """``KL(N(mean_q, diag exp(logvar_q)) || N(mean_p, diag exp(logvar_p)))``.
+
+    ``0.5 * sum(logvar_p - logvar_q + (exp(logvar_q) + (mean_q - mean_p)^2)
+    / exp(logvar_p) - 1)``.
+
+    Returns
+    -------
+    Tensor
+    """
+    per_dim = 0.5 * (
+        logvar_p
+        - logvar_q
+        + (torch.exp(logvar_q) + (mean_q - mean_p).square()) * torch.exp(-logvar_p)
+        - 1.0
+    )
+    return _reduce(per_dim.sum(-1), reduction)
+
+
+def elbo(log_likelihood, kl, kl_weight=1.0):
+    """The evidence lower bound ``E_q[log p(x|z)] - kl_weight * KL(q || p)``.
+
+    With ``kl_weight=1`` this is a lower bound on ``log p(x)``; other weights
+    give the beta-VAE objective (Higgins et al., 2017), which is not.
+
+    Parameters
+    ----------
+    log_likelihood : Tensor
+        A (Monte Carlo) estimate of the expected reconstruction log-likelihood.
+    kl : Tensor
+        The KL divergence of the posterior from the prior, same shape.
+    kl_weight : float, default=1.0
+
+    Returns
+    -------
+    Tensor
+    """
+    return log_likelihood - kl_weight * kl
+
+
+def iwae_bound(log_px_given_z, log_pz, log_qz):
+    """Importance-weighted bound ``log mean_k p(x, z_k) / q(z_k | x)`` (IWAE).
+
+    Burda, Grosse & Salakhutdinov (2016).
+
+    With one sample it is the single-sample ELBO; it tightens towards
+    ``log p(x)`` as the number of samples grows.
+
+    Parameters
+    ----------
+    log_px_given_z, log_pz, log_qz : Tensor of shape (n_importance_samples, ...)
+        Log-densities at samples ``z_k ~ q(z | x)``, the first dimension
+        indexing the samples.
+
+    Returns
+    -------
+    Tensor of shape (...)
+    """
+    log_w = log_px_given_z + log_pz - log_qz
+    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])

@@ -1,0 +1,328 @@
+"""The one training loop of the neural reducers.
+
+``train`` (epochs, validation, early stopping, NaN guard, history, progress,
+callbacks) → ``run_epoch`` (one shuffled pass) → ``train_step`` (one
+optimiser step) → the caller's ``objective`` (the loss, a pure function of the
+module and a batch). No scikit-learn and no estimator in here.
+
+Speed comes from doing little per batch: the data is one tensor on the
+device, each epoch draws one permutation and walks contiguous slices of it
+(no ``DataLoader``, no per-sample collation), Adam is fused where the build
+supports it, and the per-batch loss terms are written into a device buffer
+instead of being read back with ``.item()``, so the host synchronises with
+the device once per epoch rather than once per batch.
+
+The ``objective`` protocol: ``objective(module, xb, epoch, generator)``
+returns ``(loss, terms)``, the scalar to minimise (a mean over the batch,
+with grad) and a 1-D detached tensor of batch means of the named terms in
+``objective.term_names`` (e.g. ``("reconstruction", "kl")``). ``loss`` must
+equal ``objective.total(terms, epoch)``, which the loop uses to turn epoch
+means of the terms into the epoch loss.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+logger = logging.getLogger("skvae")
+
+try:  # tqdm is optional: without it, progress goes to log lines.
+    from tqdm.auto import tqdm
+except ImportError:  # pragma: no cover - exercised only without tqdm
+    tqdm = None
+
+
+def make_optimizer(parameters, learning_rate, state=None):
+    """Adam, fused into one kernel per step where this torch build supports it.
+
+    ``state`` is a previous optimizer's ``state_dict`` (warm start,
+    ``partial_fit``); its moments are moved to the parameters' device and its
+    learning rate is replaced by ``learning_rate``.
+    """
+    parameters = list(parameters)
+    try:
+        optimizer = torch.optim.Adam(parameters, lr=learning_rate, fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        # Builds or devices without a fused kernel: foreach is the next best.
+        optimizer = torch.optim.Adam(parameters, lr=learning_rate, foreach=True)
+    if state is not None:
+        optimizer.load_state_dict(state)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate
+    return optimizer
+
+
+class TrainingDivergedError(ValueError):
+    """A loss term or a gradient became NaN or infinite during training."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns; the lists hold one entry per epoch run."""
+
+    loss_curve: list = field(default_factory=list)
+    validation_losses: list = field(default_factory=list)
+    history: list = field(default_factory=list)
+    n_epochs: int = 0
+    converged: bool = False
+    stopped_by_callback: bool = False
+
+
+def train_step(module, optimizer, xb, objective, epoch, generator):
+    """One optimiser step on batch ``xb``; returns the detached batch terms."""
+    loss, terms = objective(module, xb, epoch, generator)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return terms
+
+
+def run_epoch(module, optimizer, X, objective, *, batch_size, epoch, generator):
+    """One pass over ``X`` in a fresh random order.
+
+    Returns
+    -------
+    epoch_terms : Tensor of shape (n_terms,)
+        Sample-weighted means of the terms over the epoch, on the device.
+    batch_terms : Tensor of shape (n_batches, n_terms)
+        The terms of every batch, to locate a divergence.
+    """
+    n = X.shape[0]
+    perm = torch.randperm(n, generator=generator, device=generator.device).to(X.device)
+    n_batches = math.ceil(n / batch_size)
+    batch_terms = torch.empty(n_batches, len(objective.term_names), device=X.device)
+    module.train()
+    for i in range(n_batches):
+        xb = X.index_select(0, perm[i * batch_size : (i + 1) * batch_size])
+        batch_terms[i] = train_step(module, optimizer, xb, objective, epoch, generator)
+    return _weighted_mean(batch_terms, n, batch_size), batch_terms
+
+
+def evaluate(module, X, objective, *, batch_size, epoch, generator):
+    """Epoch means of the objective's terms on ``X``, without gradients."""
+    n = X.shape[0]
+    n_batches = math.ceil(n / batch_size)
+    batch_terms = torch.empty(n_batches, len(objective.term_names), device=X.device)
+    module.eval()
+    with torch.inference_mode():
+        for i in range(n_batches):
+            xb = X[i * batch_size : (i + 1) * batch_size]
+            batch_terms[i] = objective(module, xb, epoch, generator)[1]
+    return _weighted_mean(batch_terms, n, batch_size)
+
+
+def _weighted_mean(batch_terms, n, batch_size):
+    weights = torch.full(
+        (batch_terms.shape[0], 1), batch_size / n, device=batch_terms.device
+    )
+    weights[-1] = (n - batch_size * (batch_terms.shape[0] - 1)) / n
+    return (batch_terms * weights).sum(0)
+
+
+def train(
+    module,
+    optimizer,
+    X,
+    objective,
+    *,
+    batch_size,
+    max_epochs,
+    generator,
+    X_val=None,
+    tol=1e-4,
+    n_iter_no_change=10,
+    check_convergence=True,
+    first_epoch=0,
+    best_loss=math.inf,
+    verbose=0,
+    callbacks=(),
+    description="training",
+):
+    """Train ``module`` in place for up to ``max_epochs`` epochs.
+
+    Convergence follows scikit-learn's MLP: an epoch that does not improve the
+    best loss (the validation loss when ``X_val`` is given) by at least
+    ``tol`` counts as no change, and training stops after more than
+    ``n_iter_no_change`` such epochs in a row. With ``X_val`` the weights of
+    the best validation epoch are restored at the end.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    optimizer : torch.optim.Optimizer
+        Over ``module``'s parameters.
+    X : Tensor of shape (n_samples, n_features)
+        Training data, on the module's device.
+    objective : callable
+        See the module docstring.
+    batch_size, max_epochs : int
+    generator : torch.Generator
+        The only source of randomness: permutations and the objective's noise.
+    X_val : Tensor or None
+        Validation data for early stopping.
+    tol, n_iter_no_change : float, int
+    check_convergence : bool
+        False for single passes (``partial_fit``).
+    first_epoch : int
+        The global index of the first epoch (KL warm-up, history).
+    best_loss : float
+        Best loss of earlier calls, for warm starts.
+    verbose : int
+        0 silent; 1 a tqdm bar (or one log line per epoch without tqdm);
+        2 log lines as well.
+    callbacks : sequence of callables
+        Each is called as ``callback(record)`` with the epoch's history dict
+        after every epoch; a true return value stops training.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    TrainingDivergedError
+        When a loss term or a gradient becomes non-finite. The weights of the
+        last finite epoch are restored into ``module`` first.
+    """
+    result = TrainResult()
+    names = objective.term_names
+    params = [p for p in module.parameters() if p.requires_grad]
+    best_val, no_change = math.inf, 0
+    best_state = None
+    bar = None
+    if verbose and tqdm is not None:
+        bar = tqdm(total=max_epochs, desc=description, leave=False, unit="epoch")
+    # A fixed seed for validation noise: every epoch sees the same draws, so
+    # epochs are compared on common random numbers, not on noise.
+    val_seed = int(
+        torch.randint(2**62, (1,), generator=generator, device=generator.device)
+    )
+    val_generator = torch.Generator(device=generator.device)
+    try:
+        for i in range(max_epochs):
+            epoch = first_epoch + i
+            start = time.perf_counter()
+            last_good = [p.detach().clone() for p in params]
+            epoch_terms, batch_terms = run_epoch(
+                module,
+                optimizer,
+                X,
+                objective,
+                batch_size=batch_size,
+                epoch=epoch,
+                generator=generator,
+            )
+            # The single host synchronisation of the epoch.
+            finite = torch.stack([p.detach().sum() for p in params]).isfinite().all()
+            values = epoch_terms.tolist()
+            if not (bool(finite) and all(map(math.isfinite, values))):
+                with torch.no_grad():
+                    for p, good in zip(params, last_good, strict=True):
+                        p.copy_(good)
+                raise TrainingDivergedError(
+                    _divergence_message(batch_terms, names, epoch, optimizer)
+                )
+            loss = objective.total(values, epoch)
+            record = {
+                "epoch": epoch + 1,
+                "loss": loss,
+                **dict(zip(names, values, strict=True)),
+            }
+            if X_val is not None:
+                val_generator.manual_seed(val_seed)
+                val_terms = evaluate(
+                    module,
+                    X_val,
+                    objective,
+                    batch_size=max(batch_size, 1024),
+                    epoch=epoch,
+                    generator=val_generator,
+                ).tolist()
+                val_loss = objective.total(val_terms, epoch)
+                if not math.isfinite(val_loss):
+                    raise TrainingDivergedError(
+                        f"The validation loss became non-finite in epoch {epoch + 1}. "
+                        "Scale the data or lower learning_rate_init."
+                    )
+                record["validation_loss"] = val_loss
+                record.update(
+                    {
+                        f"validation_{n}": v
+                        for n, v in zip(names, val_terms, strict=True)
+                    }
+                )
+                result.validation_losses.append(val_loss)
+            record["time"] = time.perf_counter() - start
+            result.loss_curve.append(loss)
+            result.history.append(record)
+            result.n_epochs += 1
+            _report(bar, record, verbose)
+
+            if any(bool(cb(record)) for cb in callbacks):
+                result.stopped_by_callback = True
+                break
+            if not check_convergence:
+                continue
+            if X_val is not None:
+                current, best = record["validation_loss"], best_val
+                if current < best_val:
+                    best_val = current
+                    best_state = [p.detach().clone() for p in params]
+            else:
+                current, best = loss, best_loss
+                best_loss = min(best_loss, loss)
+            no_change = no_change + 1 if current > best - tol else 0
+            if no_change > n_iter_no_change:
+                result.converged = True
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if best_state is not None:
+        with torch.no_grad():
+            for p, best_p in zip(params, best_state, strict=True):
+                p.copy_(best_p)
+    module.eval()
+    return result
+
+
+def _divergence_message(batch_terms, names, epoch, optimizer):
+    """Name the first term that became non-finite, and where."""
+    lr = optimizer.param_groups[0]["lr"]
+    bad = ~torch.isfinite(batch_terms.cpu())
+    advice = (
+        "Try scaling the data (StandardScaler, or MinMaxScaler for [0, 1] data), "
+        f"lowering learning_rate_init (now {lr:g}) or using a smaller batch-to-"
+        "learning-rate ratio."
+    )
+    if bad.any():
+        batch = int(bad.any(dim=1).nonzero()[0, 0])
+        terms = " and ".join(
+            n for n, b in zip(names, bad[batch].tolist(), strict=True) if b
+        )
+        return (
+            f"Training diverged: the {terms} term became non-finite (NaN or inf) in "
+            f"batch {batch + 1} of epoch {epoch + 1}. The weights of the last "
+            f"finite epoch were restored and the estimator left unchanged. {advice}"
+        )
+    return (
+        f"Training diverged: a gradient became non-finite (NaN or inf) in epoch "
+        f"{epoch + 1} although the loss terms were finite. The weights of the "
+        f"last finite epoch were restored and the estimator left unchanged. {advice}"
+    )
+
+
+def _report(bar, record, verbose):
+    parts = [f"{k}={v:.4g}" for k, v in record.items() if k not in ("epoch", "time")]
+    if bar is not None:
+        bar.set_postfix_str(", ".join(parts), refresh=False)
+        bar.update(1)
+    if verbose and (bar is None or verbose >= 2):
+        logger.info(
+            "epoch %d: %s (%.2fs)", record["epoch"], ", ".join(parts), record["time"]
+        )

@@ -1,0 +1,428 @@
+"""VAETransformer: a variational autoencoder as a scikit-learn transformer."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+from typing import ClassVar
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils.validation import check_is_fitted
+
+from . import _losses
+from ._autoencoder import _COMMON_CONSTRAINTS, _NeuralReducer
+from ._data import like_input, make_generator
+from ._modules import VariationalAutoencoder, build
+from .metrics import active_units
+
+
+class PosteriorCollapseWarning(UserWarning):
+    """The fitted VAE's posterior equals its prior: no latent dimension is used.
+
+    Raised by :meth:`VAETransformer.fit` when ``n_active_units_`` is 0.
+    """
+
+
+class _VAEObjective:
+    """Negative ELBO per sample with a (warmed-up) KL weight, for the training loop."""
+
+    term_names = ("reconstruction", "kl")
+
+    def __init__(self, likelihood, variance, kl_weight, kl_warmup):
+        self.likelihood = likelihood
+        self.variance = variance
+        self.kl_weight = kl_weight
+        self.kl_warmup = kl_warmup
+
+    def weight(self, epoch):
+        """The KL weight of (0-based) ``epoch``: linear warm-up, then ``kl_weight``."""
+        if self.kl_warmup:
+            return self.kl_weight * min(1.0, (epoch + 1) / self.kl_warmup)
+        return self.kl_weight
+
+    def __call__(self, module, xb, epoch, generator):
+        mean, logvar = module.encode(xb)
+        eps = torch.randn(
+            mean.shape, generator=generator, device=mean.device, dtype=mean.dtype
+        )
+        out = module.decode(torch.addcmul(mean, torch.exp(0.5 * logvar), eps))
+        recon = -_log_likelihood(self.likelihood, self.variance, out, xb, "mean")
+        kl = _losses.gaussian_kl_standard(mean, logvar, "mean")
+        loss = recon + self.weight(epoch) * kl
+        return loss, torch.stack((recon.detach(), kl.detach()))
+
+    def total(self, values, epoch):
+        return values[0] + self.weight(epoch) * values[1]
+
+
+def _log_likelihood(likelihood, variance, out, x, reduction):
+    if likelihood == "bernoulli":
+        return _losses.bernoulli_log_likelihood(out, x, reduction)
+    return _losses.gaussian_log_likelihood(out, x, variance, reduction)
+
+
+class VAETransformer(_NeuralReducer):
+    """A variational autoencoder (Kingma & Welling, 2014) as a scikit-learn transformer.
+
+    The encoder MLP gives the mean and log-variance of a diagonal Gaussian
+    posterior ``q(z|x)``; the prior is ``N(0, I)``; the decoder MLP gives the
+    Bernoulli logits or the Gaussian mean of ``p(x|z)``. It is trained by
+    maximising the ELBO, ``E_q[log p(x|z)] - kl_weight * KL(q(z|x) || p(z))``,
+    with Adam, in float32, on the CPU or a GPU.
+
+    ``transform`` gives the posterior mean (deterministic), :meth:`transform_std`
+    its standard deviation, ``inverse_transform`` the mean of ``p(x|z)``,
+    :meth:`sample` draws new data, and ``score`` is the ELBO in nats.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the latent space.
+    hidden_layer_sizes : array-like of int, default=(256,)
+        Widths of the encoder's hidden layers; the decoder uses them reversed.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+    likelihood : {"gaussian", "bernoulli"}, default="gaussian"
+        The observation model ``p(x|z)``. ``"bernoulli"`` needs X in [0, 1]
+        (grey levels are allowed); ``"gaussian"`` has the fixed isotropic
+        variance ``gaussian_variance`` and works on any scaled data.
+    gaussian_variance : float, default=1.0
+        Variance of the Gaussian likelihood. Smaller values weigh the
+        reconstruction more against the KL term. See Notes.
+    kl_weight : float, default=1.0
+        Weight of the KL term during training (``beta`` of a beta-VAE).
+        Scores always use 1.
+    kl_warmup : int, default=0
+        Epochs over which the KL weight rises linearly from
+        ``kl_weight / kl_warmup`` to ``kl_weight`` (0 disables the warm-up),
+        which helps against posterior collapse.
+    batch_size : int, default=128
+    learning_rate_init : float, default=1e-3
+    max_iter : int, default=50
+        Maximum number of epochs.
+    tol : float, default=1e-4
+        Minimum improvement of the loss (nats per sample) that counts as
+        progress.
+    n_iter_no_change : int, default=10
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data, stop when its loss stops
+        improving, and keep the weights of the best epoch.
+    validation_fraction : float, default=0.1
+    warm_start : bool, default=False
+        Continue from the previous fit's weights and optimizer state.
+    verbose : int, default=0
+        1 shows a tqdm progress bar (or one ``logging`` line per epoch on the
+        ``"skvae"`` logger without tqdm) with the reconstruction, KL and
+        validation losses; 2 adds the log lines to the bar.
+    device : str or torch.device, default="auto"
+        ``"auto"`` uses CUDA when it is available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, the reparameterisation noise and the
+        validation split through a private generator; the global torch and
+        numpy random states are not touched (``None`` draws one seed from
+        numpy's, as scikit-learn does). On the CPU two fits with the same
+        integer seed are bitwise identical.
+    callbacks : list of callables or None, default=None
+        Each is called as ``callback(record)`` after every epoch with that
+        epoch's :attr:`history_` entry; a true return value stops training.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained network; ``module_.encode(x)`` gives ``(mean, logvar)``,
+        ``module_.decode(z)`` the logits or mean of ``p(x|z)``.
+    n_components_ : int
+        Equal to ``n_components``.
+    loss_curve_ : list of float
+        Training loss (negative weighted ELBO, nats per sample) of each epoch.
+    validation_scores_ : list of float or None
+        Negative validation loss of each epoch with ``early_stopping``.
+    best_validation_score_ : float or None
+    best_loss_ : float
+    history_ : list of dict
+        One dict per epoch with ``epoch``, ``loss``, ``reconstruction`` (the
+        negative log-likelihood), ``kl``, with ``early_stopping`` the same
+        with a ``validation_`` prefix, and ``time``.
+    n_iter_ : int
+        Number of epochs trained, over all calls.
+    kl_per_dimension_ : ndarray of shape (n_components,)
+        Mean KL divergence of each latent dimension's posterior from the prior
+        on the training data, in nats.
+    active_units_ : ndarray of bool, shape (n_components,)
+        Active latent dimensions on the training data (see
+        :func:`skvae.metrics.active_units`).
+    n_active_units_ : int
+        Number of active dimensions.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    See Also
+    --------
+    AutoencoderTransformer : The deterministic autoencoder.
+    skvae.metrics.active_units : The active-unit criterion.
+
+    Notes
+    -----
+    *Scores.* :meth:`score_samples` is the ELBO with KL weight 1 whatever
+    ``kl_weight`` is, so models trained with different ``kl_weight`` are
+    compared on one scale (``GridSearchCV`` without a scorer does this). The
+    expected log-likelihood is estimated with reparameterised samples whose
+    noise comes from a generator seeded at fit time, and the same noise
+    vectors are used for every sample ("common random numbers"): scores are
+    reproducible and do not depend on the order or grouping of the samples.
+
+    *The mean-squared-error recipe.* A loss often written for VAEs is the
+    mean over pixels of the squared error plus ``beta`` times the KL
+    divergence, ``||x - mu||^2 / n_features + beta * KL``. With
+    ``likelihood="gaussian"`` and ``gaussian_variance = n_features / 2`` the
+    Gaussian negative log-likelihood is
+    ``||x - mu||^2 / (2 * gaussian_variance) + n_features / 2 * log(2 pi
+    gaussian_variance)`` = ``||x - mu||^2 / n_features + const``, so
+    ``VAETransformer(likelihood="gaussian", gaussian_variance=n_features / 2,
+    kl_weight=beta)`` minimises exactly that loss (the constant has no
+    gradient); ``loss_curve_`` differs from it by the constant only.
+
+    *Divergence.* If a loss term or a gradient becomes NaN or infinite,
+    ``fit`` raises a ``ValueError`` naming the term and leaves the estimator as
+    it was. Scale the data or lower ``learning_rate_init``.
+
+    *Posterior collapse.* If no latent dimension is active after fitting, a
+    :class:`PosteriorCollapseWarning` is emitted: lower ``kl_weight`` (or
+    ``gaussian_variance``), or use ``kl_warmup``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skvae import VAETransformer
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> vae = VAETransformer(
+    ...     n_components=2, likelihood="bernoulli", max_iter=2, random_state=0
+    ... ).fit(X / 16)
+    >>> vae.transform(X[:3] / 16).shape
+    (3, 2)
+    >>> vae.sample(4, random_state=0).shape
+    (4, 64)
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **_COMMON_CONSTRAINTS,
+        "likelihood": [StrOptions({"gaussian", "bernoulli"})],
+        "gaussian_variance": [Interval(Real, 0, None, closed="neither")],
+        "kl_weight": [Interval(Real, 0, None, closed="left")],
+        "kl_warmup": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        hidden_layer_sizes=(256,),
+        activation="relu",
+        likelihood="gaussian",
+        gaussian_variance=1.0,
+        kl_weight=1.0,
+        kl_warmup=0,
+        batch_size=128,
+        learning_rate_init=1e-3,
+        max_iter=50,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        warm_start=False,
+        verbose=0,
+        device="auto",
+        random_state=None,
+        callbacks=None,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.likelihood = likelihood
+        self.gaussian_variance = gaussian_variance
+        self.kl_weight = kl_weight
+        self.kl_warmup = kl_warmup
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.device = device
+        self.random_state = random_state
+        self.callbacks = callbacks
+
+    # ------------------------------------------------------------------ fit
+
+    def _build_module(self, n_features, generator):
+        return build(
+            VariationalAutoencoder,
+            n_features,
+            self.n_components,
+            self._hidden_layer_sizes,
+            self.activation,
+            generator=generator,
+        )
+
+    def _objective(self):
+        return _VAEObjective(
+            self.likelihood,
+            float(self.gaussian_variance),
+            float(self.kl_weight),
+            self.kl_warmup,
+        )
+
+    def _check_X(self, X):
+        if self.likelihood == "bernoulli":
+            self._check_unit_interval(X, "likelihood='bernoulli'")
+
+    def _set_diagnostics(self, X):
+        def posterior(x):
+            mean, logvar = self.module_.encode(x)
+            return mean, _losses.gaussian_kl_standard(mean, logvar, per_dimension=True)
+
+        means, kl = self._blocks(X, posterior)
+        self.kl_per_dimension_ = kl.mean(axis=0, dtype=np.float64)
+        self.active_units_ = active_units(means)
+        self.n_active_units_ = int(self.active_units_.sum())
+        if self.n_active_units_ == 0:
+            warnings.warn(
+                f"Posterior collapse: none of the {self.n_components} latent "
+                "dimensions is active (the variance of every posterior mean over "
+                "the training data is below 0.01), so the codes carry no "
+                "information. Lower kl_weight, use kl_warmup, or for "
+                "likelihood='gaussian' a smaller gaussian_variance.",
+                PosteriorCollapseWarning,
+                stacklevel=4,
+            )
+
+    # --------------------------------------------------------- inference
+
+    def _decode_mean(self, out):
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def _transform(self, X):
+        (Z,) = self._blocks(X, lambda x: (self.module_.encode(x)[0],))
+        return self._cast(Z, X)
+
+    def transform_std(self, X):
+        """Standard deviation of the posterior ``q(z|x)`` of each sample.
+
+        :meth:`transform` gives the posterior mean; together they describe
+        the diagonal Gaussian posterior.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Z_std : ndarray or torch.Tensor of shape (n_samples, n_components_)
+        """
+        check_is_fitted(self)
+        Xv = self._validate(X, reset=False)
+        (S,) = self._blocks(Xv, lambda x: (torch.exp(0.5 * self.module_.encode(x)[1]),))
+        return like_input(self._cast(S, Xv), X)
+
+    @validate_params(
+        {
+            "n_samples": [Interval(Integral, 1, None, closed="left")],
+            "random_state": ["random_state"],
+        },
+        prefer_skip_nested_validation=True,
+    )
+    def sample(self, n_samples=1, random_state=None):
+        """Generate data: draw ``z ~ N(0, I)`` and decode it.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws (through a private generator).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+            The means of ``p(x|z)`` (pixel probabilities for a Bernoulli
+            likelihood), in the dtype of the training data.
+        """
+        check_is_fitted(self)
+        Z = torch.randn(
+            n_samples, self.n_components_, generator=make_generator(random_state)
+        )
+        (X,) = self._blocks(Z, lambda z: (self._decode_mean(self.module_.decode(z)),))
+        return self._cast(X, self._dtype)
+
+    def score_samples(self, X, n_importance_samples=1):
+        """ELBO of each sample, in nats, with KL weight 1.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+        n_importance_samples : int, default=1
+            1 gives the ELBO (one reparameterised sample, closed-form KL);
+            ``K > 1`` gives the importance-weighted bound of Burda et al.
+            (2016) with K samples, tighter and closer to ``log p(x)``.
+
+        Returns
+        -------
+        elbo : ndarray of shape (n_samples,)
+            Lower bounds on ``log p(x)``; reproducible for a fitted model.
+        """
+        if not (
+            isinstance(n_importance_samples, Integral) and n_importance_samples >= 1
+        ):
+            raise ValueError(
+                "n_importance_samples must be a positive integer, got "
+                f"{n_importance_samples!r}."
+            )
+        check_is_fitted(self)
+        return self._score_samples(
+            self._validate(X, reset=False), int(n_importance_samples)
+        )
+
+    def score(self, X, y=None, n_importance_samples=1):
+        """Mean ELBO per sample in nats, with KL weight 1; higher is better.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        n_importance_samples : int, default=1
+            See :meth:`score_samples`.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X, n_importance_samples)))
+
+    def _score_samples(self, X, n_importance_samples=1):
+        self._check_X(X)
+        K = n_importance_samples
+        k = self.n_components_
+        generator = torch.Generator().manual_seed(self._score_seed)
+        # The same K noise vectors for every sample: scores do not depend on
+        # which other samples are scored alongside, or in what order.
+        eps = torch.randn(K, 1, k, generator=generator).to(self._device)
+        likelihood, variance = self.likelihood, float(self.gaussian_variance)
+
+        def bound(x):
+            mean, logvar = self.module_.encode(x)
+            z = torch.addcmul(mean, torch.exp(0.5 * logvar), eps)  # (K, rows, k)
+            out = self.module_.decode(z.reshape(-1, k)).reshape(K, *x.shape)
+            log_px = _log_likelihood(likelihood, variance, out, x, "none")
+            if K == 1:
+                return (log_px[0] - _losses.gaussian_kl_standard(mean, logvar),)
+            log_pz = _losses.standard_normal_log_density(z)
+            log_qz = _losses.gaussian_log_density(z, mean, logvar)
+            return (_losses.iwae_bound(log_px, log_pz, log_qz),)
+
+        # Keep a block's K decoded copies near the size of a K = 1 block.
+        rows = max(16, self._block_rows // K)
+        return self._blocks(X, bound, rows=rows)[0].astype(np.float64)

@@ -1,0 +1,53 @@
+"""Seeded, session-scoped data and fitted models shared by the test modules."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """sklearn's 8x8 digits scaled to [0, 1] (float64), and their labels."""
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+@pytest.fixture(scope="session")
+def digits_small(digits):
+    """A 400-sample subset of the digits, for quick fits."""
+    X, y = digits
+    rng = np.random.RandomState(0)
+    idx = rng.permutation(len(X))[:400]
+    return X[idx], y[idx]
+
+
+@pytest.fixture(scope="session")
+def fitted_vae(digits):
+    """A small Bernoulli VAE fitted on the digits. Do not mutate."""
+    from skvae import VAETransformer
+
+    X, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return VAETransformer(
+            n_components=4,
+            hidden_layer_sizes=(64,),
+            likelihood="bernoulli",
+            max_iter=15,
+            random_state=0,
+        ).fit(X)
+
+
+@pytest.fixture(scope="session")
+def fitted_ae(digits):
+    """A small autoencoder fitted on the digits. Do not mutate."""
+    from skvae import AutoencoderTransformer
+
+    X, _ = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return AutoencoderTransformer(
+            n_components=4, hidden_layer_sizes=(64,), max_iter=15, random_state=0
+        ).fit(X)
