@@ -323,7 +323,7 @@ class PCAReducer(BaseReducer):
         """
         first = not hasattr(self, "_moments")
         X = self._validate(X, reset=first, ensure_all_finite=False)
-        self._device = resolve_device(self.device) if first else self._device
+        self._device = resolve_device(self.device)
         moments = self._checked_moments(X)
         if not first:
             moments = _merge_moments(self._moments, moments)
