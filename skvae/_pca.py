@@ -212,9 +212,13 @@ class PCAReducer(BaseReducer):
     Notes
     -----
     :meth:`partial_fit` always takes the covariance route and keeps the
-    ``n_features x n_features`` scatter matrix between calls; its
-    ``svd_solver`` is ignored. :meth:`get_covariance` is the covariance of the
-    probabilistic PCA model, which does not depend on ``whiten``.
+    ``n_features x n_features`` scatter matrix between calls; ``svd_solver``
+    is ignored. It continues from earlier :meth:`partial_fit` calls or from a
+    :meth:`fit` that took the covariance route; after a fit with another
+    solver, which keeps no scatter matrix, it starts afresh.
+
+    :meth:`get_covariance` is the covariance of the probabilistic PCA model,
+    which does not depend on ``whiten``.
 
     Examples
     --------

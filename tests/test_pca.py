@@ -326,3 +326,12 @@ def test_unfitted_estimator():
 def test_cuda_requested_without_cuda():
     with pytest.raises(ValueError, match="CUDA is not available"):
         PCAReducer(device="cuda").fit(spread_data(13, 10, 3))
+
+
+def test_partial_fit_continues_a_covariance_fit():
+    X = spread_data(14, 200, 6)
+    pca = PCAReducer(3, svd_solver="covariance_eigh").fit(X[:120]).partial_fit(X[120:])
+    np.testing.assert_allclose(pca.components_, PCAReducer(3).fit(X).components_, atol=1e-10)
+    # A full-SVD fit keeps no scatter matrix: partial_fit starts afresh.
+    pca = PCAReducer(3, svd_solver="full").fit(X[:120]).partial_fit(X[120:])
+    assert pca.n_samples_ == 80
