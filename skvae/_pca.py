@@ -439,7 +439,7 @@ class PCAReducer(BaseReducer):
         self._check_n_samples(n_samples)
         k = self._check_n_components(n_samples, n_features, "covariance_eigh")
         # Fractions and "mle" need the whole spectrum; an int only its head.
-        n_top = k if isinstance(self.n_components, Integral) else None
+        n_top = max(k, 1) if isinstance(self.n_components, Integral) else None
         total_var = float(scatter.diagonal().sum()) / (n_samples - 1)
         values, vectors = _eigh(scatter, n_top=n_top)
         # Rounding can leave tiny negative eigenvalues of a PSD matrix.

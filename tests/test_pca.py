@@ -41,7 +41,7 @@ shapes = st.tuples(
 def test_matches_sklearn(shape, solver, data):
     seed, n_samples, n_features = shape
     X = spread_data(seed, n_samples, n_features)
-    k = data.draw(st.integers(1, n_features), label="n_components")
+    k = data.draw(st.integers(0, n_features), label="n_components")
     ours = PCAReducer(k, svd_solver=solver).fit(X)
     ref = PCA(k, svd_solver="full").fit(X)
 
@@ -59,6 +59,7 @@ def test_matches_sklearn(shape, solver, data):
         ours.noise_variance_, ref.noise_variance_, rtol=1e-7, atol=1e-14
     )
     Z, Z_ref = ours.transform(X), ref.transform(X)
+    assert Z.shape == (n_samples, k)
     assert_same_up_to_sign(Z.T, Z_ref.T, atol=1e-8)
     np.testing.assert_allclose(
         ours.inverse_transform(Z), ref.inverse_transform(Z_ref), atol=1e-8
