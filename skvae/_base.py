@@ -86,7 +86,9 @@ class BaseReducer(
             The reconstruction; a tensor if the input was one.
         """
         check_is_fitted(self)
-        Z = check_array(to_numpy(X), dtype=FLOAT_DTYPES, input_name="X")
+        Z = check_array(
+            to_numpy(X), dtype=FLOAT_DTYPES, input_name="X", ensure_min_features=0
+        )
         if Z.shape[1] != self.n_components_:
             raise ValueError(
                 f"X has {Z.shape[1]} features, but {type(self).__name__}."
