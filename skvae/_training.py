@@ -296,17 +296,15 @@ def _divergence_message(batch_terms, names, epoch, optimizer):
     lr = optimizer.param_groups[0]["lr"]
     bad = ~torch.isfinite(batch_terms.cpu())
     advice = (
-        "Try scaling the data (StandardScaler, or MinMaxScaler for [0, 1] data), "
-        f"lowering learning_rate_init (now {lr:g}) or using a smaller batch-to-"
-        "learning-rate ratio."
+        "Try scaling the data (StandardScaler, or MinMaxScaler for [0, 1] data) "
+        f"or lowering learning_rate_init (now {lr:g})."
     )
     if bad.any():
         batch = int(bad.any(dim=1).nonzero()[0, 0])
-        terms = " and ".join(
-            n for n, b in zip(names, bad[batch].tolist(), strict=True) if b
-        )
+        bad_names = [n for n, b in zip(names, bad[batch].tolist(), strict=True) if b]
+        terms = " and ".join(bad_names) + (" terms" if len(bad_names) > 1 else " term")
         return (
-            f"Training diverged: the {terms} term became non-finite (NaN or inf) in "
+            f"Training diverged: the {terms} became non-finite (NaN or inf) in "
             f"batch {batch + 1} of epoch {epoch + 1}. The weights of the last "
             f"finite epoch were restored and the estimator left unchanged. {advice}"
         )
