@@ -1,0 +1,176 @@
+"""VAETransformer: posterior, sampling, ELBO scores, diagnostics, the MSE recipe."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from numpy.testing import assert_allclose, assert_array_equal
+
+from skvae import PosteriorCollapseWarning, VAETransformer
+from skvae._vae import _VAEObjective
+from skvae.metrics import active_units
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def test_transform_is_the_deterministic_posterior_mean(fitted_vae, digits):
+    X = digits[0][:40]
+    Z = fitted_vae.transform(X)
+    assert_array_equal(Z, fitted_vae.transform(X))
+    mean, logvar = fitted_vae.module_.encode(torch.as_tensor(X, dtype=torch.float32))
+    assert_allclose(Z, mean.detach().numpy(), rtol=1e-5, atol=1e-6)
+    S = fitted_vae.transform_std(X)
+    assert S.shape == Z.shape and S.dtype == X.dtype and (S > 0).all()
+    assert_allclose(S, np.exp(0.5 * logvar.detach().numpy()), rtol=1e-5)
+
+
+def test_sample_and_inverse_transform_give_bernoulli_means(fitted_vae):
+    X = fitted_vae.sample(16, random_state=0)
+    assert X.shape == (16, 64) and X.dtype == np.float64
+    assert (X >= 0).all() and (X <= 1).all()
+    assert_array_equal(X, fitted_vae.sample(16, random_state=0))
+    assert not np.array_equal(X, fitted_vae.sample(16, random_state=1))
+    with pytest.raises(ValueError, match="n_samples"):
+        fitted_vae.sample(0)
+
+
+def test_score_is_the_elbo_with_kl_weight_one(fitted_vae, digits):
+    X = digits[0][:200]
+    scores = fitted_vae.score_samples(X)
+    assert scores.shape == (200,) and (scores < 0).all()
+    assert_array_equal(scores, fitted_vae.score_samples(X))  # reproducible
+    assert fitted_vae.score(X) == pytest.approx(scores.mean())
+    # Each sample's score is its own: independent of order and companions.
+    assert_array_equal(fitted_vae.score_samples(X[::-1]), scores[::-1])
+    assert_array_equal(fitted_vae.score_samples(X[:5]), scores[:5])
+    # kl_weight is a training recipe; it does not enter the score.
+    reweighted = VAETransformer(**fitted_vae.get_params())
+    reweighted.__dict__.update(
+        {k: v for k, v in fitted_vae.__dict__.items() if k.endswith("_")}
+    )
+    reweighted.__dict__.update(
+        {k: v for k, v in fitted_vae.__dict__.items() if k.startswith("_")}
+    )
+    reweighted.set_params(kl_weight=1e-8)
+    assert_array_equal(reweighted.score_samples(X), scores)
+
+
+def test_elbo_matches_a_direct_computation(fitted_vae, digits):
+    X = torch.as_tensor(digits[0][:30], dtype=torch.float32)
+    eps = torch.randn(1, 1, 4, generator=torch.Generator().manual_seed(
+        fitted_vae._score_seed))  # fmt: skip
+    with torch.no_grad():
+        mean, logvar = fitted_vae.module_.encode(X)
+        z = mean + torch.exp(0.5 * logvar) * eps[0]
+        logits = fitted_vae.module_.decode(z)
+        log_px = -F.binary_cross_entropy_with_logits(logits, X, reduction="none").sum(1)
+        kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).sum(1)
+    assert_allclose(
+        fitted_vae.score_samples(X.numpy()), (log_px - kl).numpy(), rtol=1e-5
+    )
+
+
+def test_importance_weighted_bound_is_tighter(fitted_vae, digits):
+    X = digits[0][:300]
+    elbo = fitted_vae.score(X)
+    iwae = fitted_vae.score(X, n_importance_samples=50)
+    assert iwae > elbo
+    with pytest.raises(ValueError, match="n_importance_samples"):
+        fitted_vae.score(X, n_importance_samples=0)
+
+
+def test_bernoulli_needs_unit_interval(fitted_vae, digits):
+    X = digits[0]
+    with pytest.raises(ValueError, match=r"likelihood='bernoulli' needs X in \[0, 1\]"):
+        VAETransformer(likelihood="bernoulli").fit(X * 16)
+    with pytest.raises(ValueError, match="needs X in"):
+        fitted_vae.score(X - 0.5)
+
+
+def test_diagnostics(fitted_vae, digits):
+    X, _ = digits
+    kl = fitted_vae.kl_per_dimension_
+    assert kl.shape == (4,) and (kl >= 0).all()
+    assert_array_equal(fitted_vae.active_units_, active_units(fitted_vae.transform(X)))
+    assert fitted_vae.n_active_units_ == fitted_vae.active_units_.sum() >= 1
+    h = fitted_vae.history_[-1]
+    assert h["loss"] == pytest.approx(h["reconstruction"] + h["kl"])
+
+
+def test_posterior_collapse_warns(digits_small):
+    X, _ = digits_small
+    with pytest.warns(PosteriorCollapseWarning, match="collapse"):
+        VAETransformer(
+            n_components=3, hidden_layer_sizes=(16,), kl_weight=100.0, max_iter=15,
+            random_state=0,
+        ).fit(X)  # fmt: skip
+
+
+def test_kl_warmup_is_linear():
+    obj = _VAEObjective("gaussian", 1.0, kl_weight=0.5, kl_warmup=4)
+    assert [obj.weight(e) for e in range(6)] == [0.125, 0.25, 0.375, 0.5, 0.5, 0.5]
+    assert _VAEObjective("gaussian", 1.0, 0.5, 0).weight(0) == 0.5
+
+
+def test_kl_warmup_enters_the_training_loss(digits_small):
+    X, _ = digits_small
+    vae = VAETransformer(
+        hidden_layer_sizes=(8,), kl_warmup=3, max_iter=4, random_state=0
+    ).fit(X)
+    for epoch, h in enumerate(vae.history_):
+        w = min(1.0, (epoch + 1) / 3)
+        assert h["loss"] == pytest.approx(h["reconstruction"] + w * h["kl"])
+
+
+@pytest.mark.parametrize("beta", [8e-4, 5e-5, 1e-8])
+def test_mean_squared_error_recipe_is_a_gaussian_likelihood(beta):
+    """mean-over-pixels SE + beta * KL == likelihood="gaussian",
+    gaussian_variance=n_features / 2, kl_weight=beta, up to a constant.
+
+    Same module, same noise: the losses differ by the Gaussian normaliser
+    only and the gradients agree.
+    """
+    d, n = 784, 64
+    vae = VAETransformer(
+        n_components=20, hidden_layer_sizes=(32,), likelihood="gaussian",
+        gaussian_variance=d / 2, kl_weight=beta, max_iter=1, random_state=0,
+    )  # fmt: skip
+    X = torch.rand(n, d, generator=torch.Generator().manual_seed(0))
+    vae._check_hidden_layer_sizes()
+    module = vae._build_module(d, torch.Generator().manual_seed(0))
+
+    loss = vae._objective()(module, X, 0, torch.Generator().manual_seed(1))[0]
+    ours = torch.autograd.grad(loss, list(module.parameters()))
+
+    def report_loss():
+        mean, logvar = module.encode(X)
+        eps = torch.randn(mean.shape, generator=torch.Generator().manual_seed(1))
+        recon = module.decode(mean + torch.exp(0.5 * logvar) * eps)
+        kl = torch.mean(torch.sum(1 + logvar - mean**2 - logvar.exp(), 1)) * -0.5
+        return F.mse_loss(recon, X) + beta * kl
+
+    reference = report_loss()
+    theirs = torch.autograd.grad(reference, list(module.parameters()))
+    const = 0.5 * d * math.log(2 * math.pi * d / 2)
+    # float32 holds the ~3066-nat constant to about 2e-4.
+    assert float(loss.detach()) - const == pytest.approx(
+        float(reference.detach()), abs=5e-4
+    )
+    for a, b in zip(ours, theirs, strict=True):
+        assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-7)
+
+
+def test_mean_squared_error_recipe_trains(digits_small):
+    X, _ = digits_small
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vae = VAETransformer(
+            n_components=4, hidden_layer_sizes=(32,), gaussian_variance=64 / 2,
+            kl_weight=5e-5, max_iter=5, random_state=0,
+        ).fit(X)  # fmt: skip
+    const = 0.5 * 64 * math.log(2 * math.pi * 32)
+    mse = [h["reconstruction"] - const for h in vae.history_]
+    assert 0 < mse[-1] < mse[0]  # the constant is exactly the Gaussian normaliser
