@@ -60,6 +60,11 @@ class _NeuralReducer(BaseReducer):
     A subclass says how to build its module (``_build_module``), what it
     minimises (``_objective``), how to check its data (``_check_X``) and what
     to compute after training (``_set_diagnostics``).
+
+    VAETransformer is a sibling of AutoencoderTransformer on this base, not
+    its subclass: its parameters are not a superset (``likelihood`` replaces
+    ``loss``), and a subclass that drops a parent's parameter would break
+    ``isinstance``-based substitution and ``set_params(loss=...)``.
     """
 
     # Inference runs in blocks of exactly this many rows, the last one padded.
