@@ -262,9 +262,7 @@ def main(argv=None):
         start = time.perf_counter()
         est.transform(X)
         rate = n / (time.perf_counter() - start)
-        print(
-            f"| {name}: {type(est).__name__}.transform | {rate:,.0f} |"
-        )
+        print(f"| {name}: {type(est).__name__}.transform | {rate:,.0f} |")
 
 
 if __name__ == "__main__":

@@ -222,7 +222,7 @@ class _NeuralReducer(BaseReducer):
                 f"{type(self).__name__}: maximum iterations ({self.max_iter}) reached "
                 "and the optimization hasn't converged yet.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=5,  # _fit, fit, two decorators, the caller
             )
 
     def _check_hidden_layer_sizes(self):

@@ -297,7 +297,7 @@ class VAETransformer(_NeuralReducer):
                 "information. Lower kl_weight, use kl_warmup, or for "
                 "likelihood='gaussian' a smaller gaussian_variance.",
                 PosteriorCollapseWarning,
-                stacklevel=4,
+                stacklevel=6,  # through _fit, fit and two decorators
             )
 
     # --------------------------------------------------------- inference
