@@ -17,25 +17,42 @@ from ._base import BaseReducer, transactional
 from ._data import like_input, make_generator, resolve_device, to_tensor
 
 # --------------------------------------------------------------------------
-# The O(n d^2) work runs where the data is: in torch on a GPU and in numpy's
-# BLAS on the CPU. There, ``X.T @ X`` on a view of X is dispatched to a
-# symmetric rank-k update (``?syrk``: half the multiplications of a general
-# product), which torch does not expose, and numpy's OpenBLAS outruns the MKL
-# bundled with torch on some CPUs. The O(d^3) post-processing of the small
-# d x d matrices is numpy/SciPy: a GPU gains nothing there, and on the CPU it
-# keeps torch's and BLAS's thread pools from waking each other up.
+# The O(n d^2) work runs where the data is: in torch on a GPU, and in SciPy's
+# BLAS on the CPU, which offers what torch does not expose: a symmetric
+# rank-k update (``?syrk``, half the multiplications of X.T @ X) and an
+# eigensolver for only the top eigenpairs (``?syevr``). On the CPU every
+# BLAS/LAPACK call of a fit goes to SciPy's library on purpose: numpy, SciPy
+# and torch each bundle their own, each with a thread pool whose threads
+# spin for a while after a call, and handing work from one pool to another
+# costs more (about 0.1 s on two cores) than the eigensolver and the
+# projection together.
+
+
+def _blas(name, *arrays):
+    return scipy.linalg.blas.get_blas_funcs(name, arrays)
+
+
+def _matmul(A, B):
+    """``A @ B`` with SciPy's BLAS, reading C- or Fortran-ordered ``A`` in place."""
+    gemm = _blas("gemm", A, B)
+    if A.flags.f_contiguous:
+        return gemm(1.0, A, B)
+    return gemm(1.0, A.T, B, trans_a=True)  # A.T of a C-ordered A is Fortran
 
 
 def _moments(X, device):
     """``(n, mean, scatter)`` of the rows of ``X``, as numpy, computed on ``device``.
 
-    The scatter matrix (the sum of outer products of the centred rows) is
-    centred on the small Gram matrix, ``X.T X - n m m^T``, so X itself is never
-    copied.
+    Only the upper triangle of the scatter matrix (the sum of outer products
+    of the centred rows) is meaningful. It is centred on the small Gram
+    matrix, ``X.T X - n m m^T``, so X itself is never copied.
     """
     n = X.shape[0]
     if device.type == "cpu":
-        gram, mean = X.T @ X, X.mean(axis=0)
+        syrk = _blas("syrk", X)
+        # C = A A^T with A = X.T, read in place when X is C-ordered.
+        gram = syrk(1.0, X.T) if X.flags.c_contiguous else syrk(1.0, X, trans=1)
+        mean = X.mean(axis=0)
     else:
         Xt = to_tensor(X, device)
         gram, mean = (Xt.T @ Xt).cpu().numpy(), Xt.mean(dim=0).cpu().numpy()
@@ -57,7 +74,7 @@ def _merge_moments(a, b):
 
 
 def _eigh(C, n_top=None):
-    """Eigenpairs of the symmetric ``C``, largest first.
+    """Eigenpairs of the symmetric ``C`` (its upper triangle), largest first.
 
     With ``n_top``, only the largest ``n_top`` pairs are computed (``?syevr``).
     """
@@ -65,6 +82,7 @@ def _eigh(C, n_top=None):
     subset = None if n_top is None or n_top >= d else (d - n_top, d - 1)
     w, V = scipy.linalg.eigh(
         C,
+        lower=False,
         subset_by_index=subset,
         driver="evd" if subset is None else "evr",
         check_finite=False,
@@ -496,8 +514,9 @@ class PCAReducer(BaseReducer):
 
     def _transform(self, X):
         # (X - mean) @ V.T without a centred copy of X.
-        Z = X @ self.components_.T
-        Z -= self.mean_ @ self.components_.T
+        V = self.components_.astype(X.dtype, copy=False)
+        Z = _matmul(X, V.T)
+        Z -= self.mean_ @ V.T
         if self.whiten:
             Z /= np.sqrt(np.maximum(self.explained_variance_, np.finfo(Z.dtype).tiny))
         return Z
