@@ -12,8 +12,9 @@ def test_demo_prints_variance_and_accuracy(capsys):
     assert main(["demo", "--components", "2", "--max-iter", "2"]) == 0
     out = capsys.readouterr().out
     assert "PCA explained variance" in out
-    rows = re.findall(r"^\| (\S+) \| 2 \| (0\.\d+) \|", out, flags=re.MULTILINE)
-    assert rows[0][0] == "PCA"
+    rows = re.findall(r"^\| ([^|]+) \| 2 \| (0\.\d+) \|", out, flags=re.MULTILINE)
+    names = [name for name, _ in rows]
+    assert names == ["PCA", "autoencoder", "VAE, kl_weight=1", "VAE, kl_weight=0.1"]
     # Two PCA components of digits separate the classes well above chance.
     assert 0.4 < float(rows[0][1]) < 0.9
 
