@@ -18,22 +18,19 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from skvae import PCAReducer
+from skvae.datasets import load_digits, load_mnist
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 
 
 def load(path):
-    if path.exists():
-        data = np.load(path, allow_pickle=False)
-        train, test = data["X_train"], data["X_test"]
-        name = "MNIST"
-    else:
-        from sklearn.datasets import load_digits
-
-        X = load_digits().data
-        train, test, name = X[:1500], X[1500:], "digits (MNIST not found)"
-    flat = lambda a: a.reshape(len(a), -1) / 255.0  # noqa: E731
-    return flat(train), flat(test), name
+    """MNIST train/test as float64 in [0, 1], or the digits when it is absent."""
+    if Path(path).is_file():
+        train = load_mnist(path, subset="train", return_X_y=True)[0]
+        test = load_mnist(path, subset="test", return_X_y=True)[0]
+        return train.astype(np.float64), test.astype(np.float64), "MNIST"
+    X = load_digits(return_X_y=True)[0].astype(np.float64)
+    return X[:1500], X[1500:], "digits (MNIST not found)"
 
 
 def median_time(fn, repeat):

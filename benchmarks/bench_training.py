@@ -9,7 +9,7 @@ installed. Then prints the transform throughput of the fitted estimators.
 
 Usage::
 
-    python benchmarks/bench_training.py --epochs 3 --data /work/shared/data/mnist.npz
+    python benchmarks/bench_training.py --epochs 3 [--data PATH/TO/mnist.npz]
 
 Each method trains for ``--epochs`` epochs after one untimed warm-up epoch
 (which also pays for lazy initialisations inside torch); the fastest epoch of
@@ -25,23 +25,17 @@ import argparse
 import os
 import time
 import warnings
+from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from skvae import AutoencoderTransformer, VAETransformer
+from skvae.datasets import load_mnist
 
-DEFAULT_DATA = os.environ.get("SKVAE_MNIST", "/work/shared/data/mnist.npz")
-
-
-def load_mnist(path, n_samples=None):
-    """MNIST training images as float32 in [0, 1], shape (n, 784)."""
-    with np.load(path) as data:
-        X = data["X_train"]
-    X = X.reshape(len(X), -1).astype(np.float32) / 255.0
-    return X[:n_samples] if n_samples else X
+# The development layout: this checkout beside a shared/ folder.
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 
 
 # ---------------------------------------------------------------- plain torch
@@ -205,7 +199,9 @@ def best_of(repeats, fn):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=DEFAULT_DATA, help="mnist.npz with X_train")
+    parser.add_argument(
+        "--data", default=os.environ.get("SKVAE_MNIST", DEFAULT_DATA), help="mnist.npz"
+    )
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per run")
     parser.add_argument(
         "--repeats", type=int, default=1, help="runs per method (best kept)"
@@ -223,7 +219,7 @@ def main(argv=None):
 
     if args.batch_size != 128:
         raise SystemExit("the skvae rows use batch_size=128; keep --batch-size 128")
-    X = load_mnist(args.data, args.n_samples)
+    X = load_mnist(args.data, return_X_y=True)[0][: args.n_samples]
     n = len(X)
     print(
         f"MNIST {X.shape}, batch {args.batch_size}, {args.epochs} timed epochs, "
