@@ -131,8 +131,17 @@ class _NeuralReducer(BaseReducer):
         self._check_X(X)
         device = self._device = resolve_device(self.device)
         n_samples, n_features = X.shape
+        architecture = (self.n_components, self._hidden_layer_sizes, self.activation)
 
         if incremental:
+            if architecture != self._architecture:
+                raise ValueError(
+                    f"{type(self).__name__}: n_components, hidden_layer_sizes and "
+                    "activation cannot change when training continues (warm_start="
+                    f"True or partial_fit): the network has {self._architecture}, "
+                    f"the parameters ask for {architecture}. Call fit with "
+                    "warm_start=False to train a new network."
+                )
             # Train a copy: the fitted module is replaced only on success, so
             # a failed call (divergence, interrupt) leaves the estimator as it was.
             module = copy.deepcopy(self.module_).to(device)
@@ -196,6 +205,7 @@ class _NeuralReducer(BaseReducer):
             raise ValueError(f"{type(self).__name__}: {exc}") from None
 
         self.module_ = module
+        self._architecture = architecture
         self._optimizer_state = _state_to_cpu(optimizer.state_dict())
         self._generator_state = generator.get_state()
         self.loss_curve_ = loss_curve + result.loss_curve

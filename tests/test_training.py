@@ -227,3 +227,21 @@ def test_gpu_model_pickles_to_cpu_state(digits_small):
     state = vae.__getstate__()
     assert all(p.device.type == "cpu" for p in state["module_"].parameters())
     assert next(vae.module_.parameters()).device.type == "cuda"
+
+
+@pytest.mark.parametrize("Est", [AutoencoderTransformer, VAETransformer])
+@pytest.mark.parametrize(
+    "change",
+    [{"n_components": 3}, {"hidden_layer_sizes": (8,)}, {"activation": "tanh"}],
+)
+def test_continuing_with_a_different_architecture_is_an_error(Est, change):
+    X = np.random.RandomState(0).rand(40, 5)
+    est = Est(hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(X)
+    est.set_params(warm_start=True, **change)
+    before = pickle.dumps(vars(est))
+    for call in (est.partial_fit, est.fit):
+        with pytest.raises(ValueError, match="cannot change when training continues"):
+            call(X)
+        assert pickle.dumps(vars(est)) == before
+    est.set_params(warm_start=False).fit(X)  # a fresh network is fine
+    assert est.transform(X).shape[1] == est.n_components_ == est.n_components
