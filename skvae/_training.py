@@ -17,7 +17,10 @@ returns ``(loss, terms)``, the scalar to minimise (a mean over the batch,
 with grad) and a 1-D detached tensor of batch means of the named terms in
 ``objective.term_names`` (e.g. ``("reconstruction", "kl")``). ``loss`` must
 equal ``objective.total(terms, epoch)``, which the loop uses to turn epoch
-means of the terms into the epoch loss.
+means of the terms into the epoch loss. An objective whose loss changes
+from epoch to epoch (a KL warm-up) sets ``warmup_epochs``: losses of
+different epochs are compared, for convergence and for early stopping's best
+epoch, only from that epoch on.
 """
 
 from __future__ import annotations
@@ -149,7 +152,8 @@ def train(
     best loss (the validation loss when ``X_val`` is given) by at least
     ``tol`` counts as no change, and training stops after more than
     ``n_iter_no_change`` such epochs in a row. With ``X_val`` the weights of
-    the best validation epoch are restored at the end.
+    the best validation epoch are restored at the end. Epochs before
+    ``objective.warmup_epochs`` (if set) count for neither.
 
     Parameters
     ----------
@@ -266,7 +270,8 @@ def train(
             if any(bool(cb(record)) for cb in callbacks):
                 result.stopped_by_callback = True
                 break
-            if not check_convergence:
+            warming_up = epoch + 1 < getattr(objective, "warmup_epochs", 0)
+            if not check_convergence or warming_up:
                 continue
             if X_val is not None:
                 current, best = record["validation_loss"], best_val

@@ -35,6 +35,8 @@ class _VAEObjective:
         self.variance = variance
         self.kl_weight = kl_weight
         self.kl_warmup = kl_warmup
+        # The loss rises with the weight: no convergence check until it is full.
+        self.warmup_epochs = kl_warmup
 
     def weight(self, epoch):
         """The KL weight of (0-based) ``epoch``: linear warm-up, then ``kl_weight``."""
@@ -96,7 +98,9 @@ class VAETransformer(_NeuralReducer):
     kl_warmup : int, default=0
         Epochs over which the KL weight rises linearly from
         ``kl_weight / kl_warmup`` to ``kl_weight`` (0 disables the warm-up),
-        which helps against posterior collapse.
+        which helps against posterior collapse. Convergence (``tol``,
+        ``n_iter_no_change``) and early stopping's best epoch are judged only
+        from the epoch where the weight is full.
     batch_size : int, default=128
     learning_rate_init : float, default=1e-3
     max_iter : int, default=50

@@ -174,3 +174,18 @@ def test_mean_squared_error_recipe_trains(digits_small):
     const = 0.5 * 64 * math.log(2 * math.pi * 32)
     mse = [h["reconstruction"] - const for h in vae.history_]
     assert 0 < mse[-1] < mse[0]  # the constant is exactly the Gaussian normaliser
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_kl_warmup_epochs_do_not_count_towards_convergence(
+    digits_small, early_stopping
+):
+    # The loss grows with the KL weight during the warm-up; those epochs must not
+    # count as "no improvement". With tol=1e9 every full-weight epoch after the
+    # first counts as no change: stop 1 + n_iter_no_change epochs after warm-up.
+    X, _ = digits_small
+    vae = VAETransformer(
+        hidden_layer_sizes=(8,), kl_warmup=6, max_iter=20, tol=1e9,
+        n_iter_no_change=1, early_stopping=early_stopping, random_state=0,
+    ).fit(X)  # fmt: skip
+    assert vae.n_iter_ == 6 + 2
