@@ -127,7 +127,7 @@ class _NeuralReducer(BaseReducer):
 
     def _fit(self, X, *, incremental, partial):
         X = self._validate(X, reset=not incremental)
-        self._check_hidden_layer_sizes()
+        self._check_params()
         self._check_X(X)
         device = self._device = resolve_device(self.device)
         n_samples, n_features = X.shape
@@ -235,15 +235,21 @@ class _NeuralReducer(BaseReducer):
                 stacklevel=5,  # _fit, fit, two decorators, the caller
             )
 
-    def _check_hidden_layer_sizes(self):
+    def _check_params(self):
+        """What ``_parameter_constraints`` cannot say: element types."""
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
-        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+        if not all(
+            isinstance(s, Integral) and not isinstance(s, bool | np.bool_) and s >= 1
+            for s in sizes
+        ):
             raise ValueError(
                 "hidden_layer_sizes must be a sequence of positive integers, got "
                 f"{self.hidden_layer_sizes!r}."
             )
         self._hidden_layer_sizes = tuple(int(s) for s in sizes)
+        if not all(callable(cb) for cb in self.callbacks or ()):
+            raise ValueError(f"callbacks must be callables, got {self.callbacks!r}.")
 
     @staticmethod
     def _check_unit_interval(X, what):

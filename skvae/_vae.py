@@ -356,7 +356,7 @@ class VAETransformer(_NeuralReducer):
         """
         check_is_fitted(self)
         Z = torch.randn(
-            n_samples, self.n_components_, generator=make_generator(random_state)
+            int(n_samples), self.n_components_, generator=make_generator(random_state)
         )
         (X,) = self._blocks(Z, lambda z: (self._decode_mean(self.module_.decode(z)),))
         return self._cast(X, self._dtype)

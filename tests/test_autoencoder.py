@@ -1,5 +1,7 @@
 """AutoencoderTransformer: the PCA subspace, dtypes, tensors, errors, scores."""
 
+import pickle
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -7,10 +9,13 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skvae import AutoencoderTransformer, PCAReducer
+from skvae import AutoencoderTransformer, PCAReducer, VAETransformer
 from skvae.metrics import reconstruction_r2
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.filterwarnings("ignore::skvae.PosteriorCollapseWarning"),
+]
 
 
 @pytest.mark.parametrize("random_state", [0, 1])
@@ -108,3 +113,73 @@ def test_history_and_attributes(fitted_ae):
         "autoencodertransformer0",
         "autoencodertransformer1",
     ]
+
+
+def _methods(est):
+    names = ["transform", "inverse_transform", "score", "score_samples"]
+    return names + (["transform_std", "sample"] if hasattr(est, "sample") else [])
+
+
+@pytest.mark.parametrize("Est", [AutoencoderTransformer, VAETransformer])
+def test_hostile_input_gives_sklearn_errors_and_leaves_the_estimator(Est):
+    """Clear ValueErrors (never a torch error), and a refit that fails changes
+    nothing."""
+    X = np.random.RandomState(0).rand(30, 5)
+    for method in _methods(Est()):
+        with pytest.raises(NotFittedError):
+            getattr(Est(), method)(*([] if method == "sample" else [X]))
+    est = Est(hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(X)
+    X_nan = X.copy()
+    X_nan[0, 0] = np.nan
+    bad_data = {
+        "NaN": X_nan,
+        "infinity": np.where(X > 0.5, np.inf, X),
+        "expecting 5 features": X[:, :3],
+        "could not convert string": np.full((3, 5), "a"),
+        "Complex data": X.astype(complex),
+        "Expected 2D array": X[0],
+        "0 sample": X[:0],
+    }
+    fresh = Est(hidden_layer_sizes=(4,), max_iter=1, random_state=0)
+    for match, bad in bad_data.items():
+        for call in (est.transform, est.score, est.score_samples):
+            with pytest.raises(ValueError, match=match):
+                call(bad)
+        if match != "expecting 5 features":
+            with pytest.raises(ValueError, match=match.replace("5", "2")):
+                est.inverse_transform(bad[..., :2] if bad.ndim else bad)
+            before = pickle.dumps(vars(est))
+            for call in (est.fit, est.partial_fit, fresh.fit):
+                with pytest.raises(ValueError, match=match):
+                    call(bad)
+            assert pickle.dumps(vars(est)) == before
+            assert not hasattr(fresh, "n_features_in_")
+    bad_params = [
+        {"hidden_layer_sizes": (0,)},
+        {"hidden_layer_sizes": (-3,)},
+        {"hidden_layer_sizes": (True,)},
+        {"hidden_layer_sizes": "abc"},
+        {"n_components": 0},
+        {"batch_size": -1},
+        {"learning_rate_init": 0.0},
+        {"max_iter": 2.5},
+        {"callbacks": [1]},
+    ]
+    for params in bad_params:
+        est.set_params(**params)
+        before = pickle.dumps(vars(est))
+        with pytest.raises(ValueError, match=next(iter(params))):
+            est.fit(X)
+        assert pickle.dumps(vars(est)) == before
+        est.set_params(**Est(hidden_layer_sizes=(4,)).get_params())
+
+
+def test_sample_counts(fitted_vae):
+    assert fitted_vae.sample(np.int64(3)).shape == (3, 64)
+    assert fitted_vae.sample(True).shape == (1, 64)  # a bool is an int, as in sklearn
+    for n in (0, -1, 2.5, "3", None):
+        with pytest.raises(ValueError, match="n_samples"):
+            fitted_vae.sample(n)
+    for k in (0, -1, 2.5, "3", None):
+        with pytest.raises(ValueError, match="n_importance_samples"):
+            fitted_vae.score(np.zeros((2, 64)), n_importance_samples=k)

@@ -139,7 +139,7 @@ def test_mean_squared_error_recipe_is_a_gaussian_likelihood(beta):
         gaussian_variance=d / 2, kl_weight=beta, max_iter=1, random_state=0,
     )  # fmt: skip
     X = torch.rand(n, d, generator=torch.Generator().manual_seed(0))
-    vae._check_hidden_layer_sizes()
+    vae._check_params()
     module = vae._build_module(d, torch.Generator().manual_seed(0))
 
     loss = vae._objective()(module, X, 0, torch.Generator().manual_seed(1))[0]
