@@ -10,9 +10,12 @@ leading (sample) dimensions:
 * ``"sum"``: the sum over samples, a scalar;
 * ``"mean"``: the mean over samples, a scalar.
 
-The training loop uses the ``"sum"`` forms because each is a single fused
-kernel (``binary_cross_entropy_with_logits``, ``mse_loss``) with a fused
-backward; scoring uses ``"none"``.
+The VAE's training objective uses the ``"mean"`` forms, per sample like the
+scores. The likelihoods' ``"sum"`` and ``"mean"`` forms are each a single
+fused kernel (``binary_cross_entropy_with_logits``, ``mse_loss``) with a fused
+backward; scoring uses ``"none"``. The autoencoder's loss is not here: it is
+``mse_loss`` or ``binary_cross_entropy_with_logits`` averaged over features
+and samples.
 """
 
 from __future__ import annotations

@@ -189,3 +189,26 @@ def test_kl_warmup_epochs_do_not_count_towards_convergence(
         n_iter_no_change=1, early_stopping=early_stopping, random_state=0,
     ).fit(X)  # fmt: skip
     assert vae.n_iter_ == 6 + 2
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_training_objective_is_the_per_sample_mean_of_the_losses(likelihood):
+    """_losses' docstring: training uses the "mean" forms (nats per sample)."""
+    from skvae import _losses
+
+    X = torch.rand(50, 6, generator=torch.Generator().manual_seed(0))
+    vae = VAETransformer(hidden_layer_sizes=(5,), likelihood=likelihood, kl_weight=0.3)
+    vae._check_params()
+    module = vae._build_module(6, torch.Generator().manual_seed(0))
+    loss, terms = vae._objective()(module, X, 0, torch.Generator().manual_seed(1))
+    mean, logvar = module.encode(X)
+    eps = torch.randn(mean.shape, generator=torch.Generator().manual_seed(1))
+    out = module.decode(mean + torch.exp(0.5 * logvar) * eps)
+    if likelihood == "bernoulli":
+        log_px = _losses.bernoulli_log_likelihood(out, X)
+    else:
+        log_px = _losses.gaussian_log_likelihood(out, X, 1.0)
+    kl = _losses.gaussian_kl_standard(mean, logvar)
+    assert float(terms[0]) == pytest.approx(float(-log_px.mean()), rel=1e-5)
+    assert float(terms[1]) == pytest.approx(float(kl.mean()), rel=1e-5)
+    assert float(loss) == pytest.approx(float(-log_px.mean() + 0.3 * kl.mean()), 1e-5)
