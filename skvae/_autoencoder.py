@@ -57,7 +57,7 @@ def _float32_tensor(X, device):
 class _NeuralReducer(BaseReducer):
     """Fit, partial_fit, batched inference and pickling of the torch reducers.
 
-    A subclass says how to build its module (``_build_module``), what it
+    A subclass says which module it trains (``_module_class``), what it
     minimises (``_objective``), how to check its data (``_check_X``) and what
     to compute after training (``_set_diagnostics``).
 
@@ -299,6 +299,16 @@ class _NeuralReducer(BaseReducer):
         (out,) = self._blocks(Z, lambda z: (self._decode_mean(self.module_.decode(z)),))
         return self._cast(out, Z)
 
+    def _build_module(self, n_features, generator):
+        return build(
+            self._module_class,
+            n_features,
+            self.n_components,
+            self._hidden_layer_sizes,
+            self.activation,
+            generator=generator,
+        )
+
     # ---------------------------------------------------------- pickling
 
     def __getstate__(self):
@@ -463,6 +473,7 @@ class AutoencoderTransformer(_NeuralReducer):
         **_COMMON_CONSTRAINTS,
         "loss": [StrOptions({"squared_error", "binary_cross_entropy"})],
     }
+    _module_class = Autoencoder
 
     def __init__(
         self,
@@ -500,16 +511,6 @@ class AutoencoderTransformer(_NeuralReducer):
         self.device = device
         self.random_state = random_state
         self.callbacks = callbacks
-
-    def _build_module(self, n_features, generator):
-        return build(
-            Autoencoder,
-            n_features,
-            self.n_components,
-            self._hidden_layer_sizes,
-            self.activation,
-            generator=generator,
-        )
 
     def _objective(self):
         return _AutoencoderObjective(self.loss)

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _losses
 from ._autoencoder import _COMMON_CONSTRAINTS, _NeuralReducer
 from ._data import like_input, make_generator
-from ._modules import VariationalAutoencoder, build
+from ._modules import VariationalAutoencoder
 from .metrics import active_units
 
 
@@ -216,6 +216,7 @@ class VAETransformer(_NeuralReducer):
         "kl_weight": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],
     }
+    _module_class = VariationalAutoencoder
 
     def __init__(
         self,
@@ -261,16 +262,6 @@ class VAETransformer(_NeuralReducer):
         self.callbacks = callbacks
 
     # ------------------------------------------------------------------ fit
-
-    def _build_module(self, n_features, generator):
-        return build(
-            VariationalAutoencoder,
-            n_features,
-            self.n_components,
-            self._hidden_layer_sizes,
-            self.activation,
-            generator=generator,
-        )
 
     def _objective(self):
         return _VAEObjective(
@@ -358,8 +349,7 @@ class VAETransformer(_NeuralReducer):
         Z = torch.randn(
             int(n_samples), self.n_components_, generator=make_generator(random_state)
         )
-        (X,) = self._blocks(Z, lambda z: (self._decode_mean(self.module_.decode(z)),))
-        return self._cast(X, self._dtype)
+        return self._cast(self._inverse_transform(Z.numpy()), self._dtype)
 
     def score_samples(self, X, n_importance_samples=1):
         """ELBO of each sample, in nats, with KL weight 1.
