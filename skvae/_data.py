@@ -61,7 +61,14 @@ def to_numpy(X):
     Other inputs (lists, DataFrames, sparse matrices) are left for scikit-learn's
     validation to convert or reject with its usual messages.
     """
-    return X.detach().cpu().numpy() if is_tensor(X) else X
+    if not is_tensor(X):
+        return X
+    if X.device.type == "meta":
+        raise ValueError("X is a tensor on the 'meta' device, which holds no data.")
+    if X.dtype in (torch.bfloat16, torch.float16):
+        # numpy has no bfloat16; half precision is widened as sklearn would.
+        X = X.float()
+    return X.detach().cpu().numpy()
 
 
 def to_tensor(X, device, dtype=None):

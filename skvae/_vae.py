@@ -159,7 +159,7 @@ class VAETransformer(_NeuralReducer):
     n_active_units_ : int
         Number of active dimensions.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
     See Also
     --------

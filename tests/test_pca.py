@@ -338,3 +338,17 @@ def test_partial_fit_continues_a_covariance_fit():
     # A full-SVD fit keeps no scatter matrix: partial_fit starts afresh.
     pca = PCAReducer(3, svd_solver="full").fit(X[:120]).partial_fit(X[120:])
     assert pca.n_samples_ == 80
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_tensors_are_widened(dtype):
+    X = spread_data(15, 40, 4)
+    pca = PCAReducer(2).fit(torch.from_numpy(X).to(dtype))
+    assert pca.components_.dtype == np.float32
+    Z = pca.transform(torch.from_numpy(X).to(dtype))
+    assert isinstance(Z, torch.Tensor) and Z.dtype == torch.float32
+
+
+def test_meta_tensor_is_rejected():
+    with pytest.raises(ValueError, match="meta"):
+        PCAReducer().fit(torch.empty(10, 3, device="meta"))
