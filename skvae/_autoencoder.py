@@ -325,7 +325,11 @@ class _NeuralReducer(BaseReducer):
         super().__setstate__(state)
         device = getattr(self, "_device", None)
         if device is not None and device.type == "cuda":
-            if torch.cuda.is_available():
+            # Back to the same GPU where it exists, else stay on the CPU.
+            if (
+                torch.cuda.is_available()
+                and (device.index or 0) < torch.cuda.device_count()
+            ):
                 self.module_.to(device)
             else:
                 self._device = torch.device("cpu")
