@@ -216,7 +216,12 @@ class _NeuralReducer(BaseReducer):
             self.validation_scores_ = validation + [
                 -v for v in result.validation_losses
             ]
-            self.best_validation_score_ = max(self.validation_scores_)
+            # The score of the weights kept: the best epoch after any KL
+            # warm-up, or the last epoch when no epoch qualified.
+            best = result.best_validation_loss
+            self.best_validation_score_ = (
+                -best if math.isfinite(best) else self.validation_scores_[-1]
+            )
         elif not incremental:
             self.validation_scores_ = None
             self.best_validation_score_ = None

@@ -72,6 +72,8 @@ class TrainResult:
     validation_losses: list = field(default_factory=list)
     history: list = field(default_factory=list)
     n_epochs: int = 0
+    #: Validation loss of the epoch whose weights were restored (inf if none).
+    best_validation_loss: float = math.inf
     converged: bool = False
     stopped_by_callback: bool = False
 
@@ -288,6 +290,7 @@ def train(
     finally:
         if bar is not None:
             bar.close()
+    result.best_validation_loss = best_val
     if best_state is not None:
         with torch.no_grad():
             for p, best_p in zip(params, best_state, strict=True):

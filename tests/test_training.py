@@ -245,3 +245,16 @@ def test_continuing_with_a_different_architecture_is_an_error(Est, change):
         assert pickle.dumps(vars(est)) == before
     est.set_params(warm_start=False).fit(X)  # a fresh network is fine
     assert est.transform(X).shape[1] == est.n_components_ == est.n_components
+
+
+def test_best_validation_score_ignores_kl_warmup_epochs(digits_small):
+    X, _ = digits_small
+    vae = VAETransformer(
+        hidden_layer_sizes=(16,),
+        max_iter=6,
+        kl_warmup=4,
+        early_stopping=True,
+        random_state=0,
+    ).fit(X)
+    # Epochs 1-3 run with a partial KL weight; only epochs 4-6 can be kept.
+    assert vae.best_validation_score_ == max(vae.validation_scores_[3:])
