@@ -247,14 +247,26 @@ def test_continuing_with_a_different_architecture_is_an_error(Est, change):
     assert est.transform(X).shape[1] == est.n_components_ == est.n_components
 
 
-def test_best_validation_score_ignores_kl_warmup_epochs(digits_small):
-    X, _ = digits_small
-    vae = VAETransformer(
-        hidden_layer_sizes=(16,),
-        max_iter=6,
-        kl_warmup=4,
-        early_stopping=True,
-        random_state=0,
-    ).fit(X)
-    # Epochs 1-3 run with a partial KL weight; only epochs 4-6 can be kept.
-    assert vae.best_validation_score_ == max(vae.validation_scores_[3:])
+class _WarmupObjective(_Objective):
+    """Losses of the warm-up epochs look 100 better than any later epoch's."""
+
+    warmup_epochs = 3
+
+    def total(self, values, epoch):
+        return values[0] + values[1] - (100.0 if epoch + 1 < self.warmup_epochs else 0)
+
+
+def test_best_validation_epoch_is_chosen_after_the_warmup():
+    module, opt, X, g = _setup()
+    result = _training.train(
+        module,
+        opt,
+        X[:80],
+        _WarmupObjective(),
+        batch_size=16,
+        max_epochs=6,
+        generator=g,
+        X_val=X[80:],
+    )
+    assert min(result.validation_losses) < -50  # a warm-up epoch
+    assert result.best_validation_loss == min(result.validation_losses[2:])
