@@ -1,4 +1,4 @@
-"""PCAReducer: principal component analysis computed with torch, exact and fast."""
+"""PCAReducer: exact, fast principal component analysis on the CPU or a GPU."""
 
 from __future__ import annotations
 
@@ -103,10 +103,10 @@ def _flip_signs(components):
 
 
 def _randomized_range(X, size, n_iter, generator):
-    """An orthonormal basis of the approximate top-``size`` row space of ``X``.
+    """An orthonormal basis, ``(n_samples, size)``, of the dominant range of ``X``.
 
-    Halko, Martinsson & Tropp (2011), Algorithm 4.4, with QR re-orthonormalisation
-    after each power iteration to keep the basis well conditioned.
+    Randomized subspace iteration (Halko, Martinsson & Tropp, 2011, Algorithm
+    4.4): QR after every product keeps the basis well conditioned.
     """
     Q = torch.randn(X.shape[1], size, generator=generator, dtype=X.dtype)
     Q = torch.linalg.qr(X @ Q.to(X.device)).Q
@@ -160,14 +160,15 @@ def _minka_mle(spectrum, n_samples):
 
 
 class PCAReducer(BaseReducer):
-    """Principal component analysis on a PyTorch backend.
+    """Principal component analysis on the CPU or a GPU.
 
     A drop-in for :class:`sklearn.decomposition.PCA`: the same parameters,
-    fitted attributes and sign convention, computed with torch on the CPU or a
-    GPU. On tall data the covariance route is used, with the Gram matrix formed
-    by a symmetric rank-k update and centred after the fact, so X is never
-    copied. :meth:`partial_fit` is exact: fitting in chunks equals fitting at
-    once, to rounding.
+    fitted attributes and sign convention. On the CPU the heavy linear algebra
+    runs in SciPy's BLAS and LAPACK, on a GPU in torch. On tall data the
+    covariance route is used, with the Gram matrix formed by a symmetric
+    rank-k update and centred after the fact, so X is never copied.
+    :meth:`partial_fit` is exact: fitting in chunks equals fitting at once, to
+    rounding.
 
     Parameters
     ----------
