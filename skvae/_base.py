@@ -47,7 +47,8 @@ class BaseReducer(
 
     A subclass fits ``n_components_`` and implements ``_transform``,
     ``_inverse_transform`` and ``_score_samples`` on validated numpy arrays.
-    Tensors are accepted everywhere: a tensor in gives a tensor out.
+    Tensors are accepted everywhere; transform and inverse_transform return a
+    tensor for a tensor, while scores are numpy, as scikit-learn expects.
     """
 
     def _validate(self, X, *, reset, **check_params):

@@ -32,6 +32,11 @@ def resolve_device(device):
             f"device={device!r} is not a torch device; use 'auto', 'cpu', 'cuda' "
             "or 'cuda:N'."
         ) from exc
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(
+            f"device={str(device)!r} is not supported; use 'auto', 'cpu', 'cuda' "
+            "or 'cuda:N'."
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={str(device)!r} was requested but CUDA is not available; "

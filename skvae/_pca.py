@@ -117,9 +117,11 @@ def _randomized_range(X, size, n_iter, generator):
 
 
 def _raise_overflow(dtype):
+    dtype = np.dtype(dtype)
+    advice = "Scale X." if dtype == np.float64 else "Scale X, or pass it as float64."
     raise ValueError(
         "X is finite but too large for its dtype: its sums of squares overflow "
-        f"{np.dtype(dtype).name}. Scale X, or pass it as float64."
+        f"{dtype.name}. {advice}"
     )
 
 
@@ -162,8 +164,10 @@ def _minka_mle(spectrum, n_samples):
 class PCAReducer(BaseReducer):
     """Principal component analysis on the CPU or a GPU.
 
-    A drop-in for :class:`sklearn.decomposition.PCA`: the same parameters,
-    fitted attributes and sign convention. On the CPU the heavy linear algebra
+    Mirrors :class:`sklearn.decomposition.PCA` on dense data: the same core
+    parameters, fitted attributes and sign convention (``copy``, ``tol``,
+    ``power_iteration_normalizer`` and the ARPACK solver are not offered, and
+    sparse input is refused). On the CPU the heavy linear algebra
     runs in SciPy's BLAS and LAPACK, on a GPU in torch. On tall data the
     covariance route is used, with the Gram matrix formed by a symmetric
     rank-k update and centred after the fact, so X is never copied.
@@ -234,10 +238,14 @@ class PCAReducer(BaseReducer):
     ``n_features x n_features`` scatter matrix between calls; ``svd_solver``
     is ignored. It continues from earlier :meth:`partial_fit` calls or from a
     :meth:`fit` that took the covariance route; after a fit with another
-    solver, which keeps no scatter matrix, it starts afresh.
+    solver, which keeps no scatter matrix, it raises a ValueError.
 
     :meth:`get_covariance` is the covariance of the probabilistic PCA model,
     which does not depend on ``whiten``.
+
+    ``device`` applies to fitting, where the O(n_samples n_features^2) work
+    is. The fitted attributes are numpy arrays, and :meth:`transform` runs on
+    the CPU (a GPU tensor is copied to the host and the result copied back).
 
     Examples
     --------
@@ -345,6 +353,14 @@ class PCAReducer(BaseReducer):
         self : PCAReducer
         """
         first = not hasattr(self, "_moments")
+        if first and hasattr(self, "components_"):
+            raise ValueError(
+                f"This PCAReducer was fitted with svd_solver={self._fit_svd_solver!r}, "
+                "which keeps no scatter matrix to continue from. partial_fit "
+                "continues earlier partial_fit calls or a fit with "
+                "svd_solver='covariance_eigh'; to start afresh, use "
+                "sklearn.base.clone(estimator)."
+            )
         X = self._validate(X, reset=first, ensure_all_finite=False)
         self._device = resolve_device(self.device)
         moments = self._checked_moments(X)

@@ -268,8 +268,10 @@ def test_non_finite_input_is_rejected_and_estimator_unchanged(fitted, bad, solve
 def test_float32_overflow_is_named(solver):
     X = np.full((10, 3), 1e30, dtype=np.float32)
     X[0] = 0
-    with pytest.raises(ValueError, match="too large for its dtype"):
+    with pytest.raises(ValueError, match=r"overflow float32\. Scale X, or pass it as"):
         PCAReducer(svd_solver=solver).fit(X)
+    with pytest.raises(ValueError, match=r"overflow float64\. Scale X\.$"):
+        PCAReducer(svd_solver=solver).fit(X.astype(np.float64) * 1e170)
 
 
 @pytest.mark.filterwarnings("ignore:X does not have valid feature names")
@@ -303,6 +305,8 @@ def test_nonsense_parameters():
         ({"svd_solver": "magic"}, "svd_solver"),
         ({"device": 3}, "device"),
         ({"device": "gpu"}, "device='gpu' is not a torch device"),
+        ({"device": "meta"}, "device='meta' is not supported"),
+        ({"device": "mps"}, "device='mps' is not supported"),
     ]:
         with pytest.raises(ValueError, match=message):
             PCAReducer(**params).fit(X)
@@ -335,9 +339,12 @@ def test_partial_fit_continues_a_covariance_fit():
     np.testing.assert_allclose(
         pca.components_, PCAReducer(3).fit(X).components_, atol=1e-10
     )
-    # A full-SVD fit keeps no scatter matrix: partial_fit starts afresh.
-    pca = PCAReducer(3, svd_solver="full").fit(X[:120]).partial_fit(X[120:])
-    assert pca.n_samples_ == 80
+    # A full-SVD fit keeps no scatter matrix to continue from.
+    pca = PCAReducer(3, svd_solver="full").fit(X[:120])
+    before = state(pca)
+    with pytest.raises(ValueError, match=r"svd_solver='full'.*clone"):
+        pca.partial_fit(X[120:, :4])
+    assert_unchanged(before, pca)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
