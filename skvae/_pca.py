@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -238,7 +239,8 @@ class PCAReducer(BaseReducer):
     ``n_features x n_features`` scatter matrix between calls; ``svd_solver``
     is ignored. It continues from earlier :meth:`partial_fit` calls or from a
     :meth:`fit` that took the covariance route; after a fit with another
-    solver, which keeps no scatter matrix, it raises a ValueError.
+    solver, which keeps no scatter matrix, it warns and starts a new model
+    from the batch (with the same features).
 
     :meth:`get_covariance` is the covariance of the probabilistic PCA model,
     which does not depend on ``whiten``.
@@ -352,16 +354,19 @@ class PCAReducer(BaseReducer):
         -------
         self : PCAReducer
         """
+        fitted = hasattr(self, "components_")
         first = not hasattr(self, "_moments")
-        if first and hasattr(self, "components_"):
-            raise ValueError(
+        if first and fitted:
+            warnings.warn(
                 f"This PCAReducer was fitted with svd_solver={self._fit_svd_solver!r}, "
-                "which keeps no scatter matrix to continue from. partial_fit "
-                "continues earlier partial_fit calls or a fit with "
-                "svd_solver='covariance_eigh'; to start afresh, use "
-                "sklearn.base.clone(estimator)."
+                "which keeps no scatter matrix to continue from, so partial_fit "
+                "starts a new model from this batch. partial_fit continues earlier "
+                "partial_fit calls or a fit with svd_solver='covariance_eigh'.",
+                UserWarning,
+                stacklevel=4,  # partial_fit, two decorators, the caller
             )
-        X = self._validate(X, reset=first, ensure_all_finite=False)
+        # A fitted estimator keeps its features, even when it starts anew.
+        X = self._validate(X, reset=not fitted, ensure_all_finite=False)
         self._device = resolve_device(self.device)
         moments = self._checked_moments(X)
         if not first:

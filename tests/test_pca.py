@@ -339,12 +339,16 @@ def test_partial_fit_continues_a_covariance_fit():
     np.testing.assert_allclose(
         pca.components_, PCAReducer(3).fit(X).components_, atol=1e-10
     )
-    # A full-SVD fit keeps no scatter matrix to continue from.
+    # A full-SVD fit keeps no scatter matrix: partial_fit says so, starts anew
+    # from the batch, and still insists on the fitted features.
     pca = PCAReducer(3, svd_solver="full").fit(X[:120])
     before = state(pca)
-    with pytest.raises(ValueError, match=r"svd_solver='full'.*clone"):
+    with pytest.raises(ValueError, match="X has 4 features"):
         pca.partial_fit(X[120:, :4])
     assert_unchanged(before, pca)
+    with pytest.warns(UserWarning, match=r"svd_solver='full'.*starts a new model"):
+        pca.partial_fit(X[120:])
+    assert pca.n_samples_ == 80
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
