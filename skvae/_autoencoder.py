@@ -156,7 +156,6 @@ class _NeuralReducer(BaseReducer):
             optimizer_state = None
             loss_curve, history, validation = [], [], []
             n_iter, best_loss = 0, math.inf
-            self._dtype = X.dtype
             # Seeds stochastic scores, so they are reproducible for a fitted model.
             self._score_seed = int(torch.randint(2**62, (1,), generator=generator))
         optimizer = make_optimizer(
@@ -202,9 +201,15 @@ class _NeuralReducer(BaseReducer):
                 description=type(self).__name__,
             )
         except TrainingDivergedError as exc:
-            raise ValueError(f"{type(self).__name__}: {exc}") from None
+            # The engine restored the last finite weights into the working copy;
+            # the estimator itself rolls back to its state before this call.
+            raise ValueError(
+                f"{type(self).__name__}: {exc} The estimator is left as it was "
+                "before this call."
+            ) from None
 
         self.module_ = module
+        self._dtype = X.dtype  # of the latest training data: sample() returns it
         self._architecture = architecture
         self._optimizer_state = _state_to_cpu(optimizer.state_dict())
         self._generator_state = generator.get_state()

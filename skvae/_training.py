@@ -313,13 +313,11 @@ def _divergence_message(batch_terms, names, epoch, optimizer):
         terms = " and ".join(bad_names) + (" terms" if len(bad_names) > 1 else " term")
         return (
             f"Training diverged: the {terms} became non-finite (NaN or inf) in "
-            f"batch {batch + 1} of epoch {epoch + 1}. The weights of the last "
-            f"finite epoch were restored and the estimator left unchanged. {advice}"
+            f"batch {batch + 1} of epoch {epoch + 1}. {advice}"
         )
     return (
         f"Training diverged: a gradient became non-finite (NaN or inf) in epoch "
-        f"{epoch + 1} although the loss terms were finite. The weights of the "
-        f"last finite epoch were restored and the estimator left unchanged. {advice}"
+        f"{epoch + 1} although the loss terms were finite. {advice}"
     )
 
 

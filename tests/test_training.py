@@ -88,7 +88,8 @@ def test_estimator_nan_guard_leaves_the_estimator_unchanged(digits_small):
     state = {k: v.clone() for k, v in vae.module_.state_dict().items()}
     curve = list(vae.loss_curve_)
     with pytest.raises(
-        ValueError, match=r"reconstruction.*non-finite.*learning_rate_init"
+        ValueError,
+        match=r"reconstruction.*non-finite.*learning_rate_init.*as it was before",
     ):
         vae.set_params(warm_start=True).fit(X * 1e25)  # squares overflow float32
     assert vae.loss_curve_ == curve and vae.n_iter_ == 2
@@ -270,3 +271,43 @@ def test_best_validation_epoch_is_chosen_after_the_warmup():
     )
     assert min(result.validation_losses) < -50  # a warm-up epoch
     assert result.best_validation_loss == min(result.validation_losses[2:])
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="simulates a machine without CUDA"
+)
+def test_model_fitted_on_a_gpu_unpickles_on_a_cpu_machine(digits_small):
+    X, _ = digits_small
+    vae = VAETransformer(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X)
+    expected = vae.transform(X)
+    vae._device = torch.device("cuda:0")  # as recorded by a fit on a GPU
+    again = pickle.loads(pickle.dumps(vae))
+    assert again._device == torch.device("cpu")
+    assert_array_equal(again.transform(X), expected)
+    again.partial_fit(X)  # and training continues on the CPU
+
+
+def test_early_stopping_restores_the_best_validation_weights():
+    module, _, X, g = _setup(seed=3)
+    # A large step makes the validation loss wander, so the best epoch is not
+    # the last one and restoring it is observable.
+    opt = _training.make_optimizer(module.parameters(), 0.3)
+    result = _training.train(
+        module, opt, X[:80], _Objective(), batch_size=8, max_epochs=12,
+        generator=g, X_val=X[80:], tol=-np.inf, n_iter_no_change=100,
+    )  # fmt: skip
+    losses = result.validation_losses
+    assert int(np.argmin(losses)) < len(losses) - 1
+    final = _training.evaluate(
+        module, X[80:], _Objective(), batch_size=1024, epoch=0, generator=g
+    )
+    assert float(_Objective().total(final.tolist(), 0)) == pytest.approx(min(losses))
+
+
+def test_sample_returns_the_dtype_of_the_latest_fit(digits_small):
+    X, _ = digits_small
+    vae = VAETransformer(
+        hidden_layer_sizes=(8,), max_iter=1, warm_start=True, random_state=0
+    ).fit(X.astype(np.float32))
+    assert vae.sample(2, random_state=0).dtype == np.float32
+    assert vae.fit(X.astype(np.float64)).sample(2, random_state=0).dtype == np.float64
