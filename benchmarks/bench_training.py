@@ -238,7 +238,7 @@ def main(argv=None):
         sec, est = best_of(args.repeats, lambda k=kind: skvae_fit(k, X, args.epochs))
         fitted[name] = est
         label = "AutoencoderTransformer" if kind == "ae" else "VAETransformer"
-        rows.append((f"{name}: skvae {label}.fit", sec, plain))
+        rows.append((f"{name}: skvae {label}.fit (per epoch)", sec, plain))
         if not args.no_skorch:
             sk = skorch_fit(kind, X, args.epochs, args.batch_size)
             if sk is None:
