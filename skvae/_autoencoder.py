@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _losses
 from ._base import BaseReducer, transactional
-from ._data import make_generator, resolve_device
+from ._data import make_generator, resolve_device, to_tensor
 from ._modules import ACTIVATIONS, Autoencoder, build
 from ._training import TrainingDivergedError, make_optimizer, train
 
@@ -38,20 +38,6 @@ _COMMON_CONSTRAINTS: dict = {
     "random_state": ["random_state"],
     "callbacks": [list, tuple, None],
 }
-
-
-def _float32_tensor(X, device):
-    """``X`` as a float32 tensor on ``device``, never a view of a read-only array.
-
-    Training and inference compute in float32 whatever the input dtype: the
-    networks do not need float64 and it is twice as slow.
-    """
-    if torch.is_tensor(X):
-        return X.to(device=device, dtype=torch.float32)
-    X = np.asarray(X)
-    if X.dtype != np.float32 or not X.flags.c_contiguous or not X.flags.writeable:
-        X = np.array(X, dtype=np.float32, order="C")
-    return torch.from_numpy(X).to(device)
 
 
 class _NeuralReducer(BaseReducer):
@@ -169,7 +155,8 @@ class _NeuralReducer(BaseReducer):
             seed = int(torch.randint(2**62, (1,), generator=generator))
             train_generator = torch.Generator(device=device).manual_seed(seed)
 
-        Xt = _float32_tensor(X, device)
+        # float32 whatever the input: the networks gain nothing from float64.
+        Xt = to_tensor(X, device, torch.float32)
         X_val = None
         if self.early_stopping and not partial:
             n_val = max(1, round(self.validation_fraction * n_samples))
@@ -285,7 +272,7 @@ class _NeuralReducer(BaseReducer):
         self.module_.eval()
         with torch.inference_mode():
             for start in range(0, X.shape[0], rows):
-                block = _float32_tensor(X[start : start + rows], device)
+                block = to_tensor(X[start : start + rows], device, torch.float32)
                 m = block.shape[0]
                 if m < rows:
                     block = torch.cat(

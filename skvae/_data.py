@@ -85,7 +85,8 @@ def to_tensor(X, device, dtype=None):
         warnings.filterwarnings(
             "ignore", message="The given NumPy array is not writable"
         )
-        tensor = torch.from_numpy(np.asarray(X))
+        # torch cannot view negative strides; contiguous arrays are not copied.
+        tensor = torch.from_numpy(np.ascontiguousarray(X))
     return tensor.to(device=device, dtype=dtype)
 
 
