@@ -12,11 +12,6 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-_TORCH_DTYPES = {
-    np.dtype(np.float32): torch.float32,
-    np.dtype(np.float64): torch.float64,
-}
-
 
 def resolve_device(device):
     """Turn a ``device`` parameter into a :class:`torch.device`.
@@ -88,11 +83,6 @@ def to_tensor(X, device, dtype=None):
         # torch cannot view negative strides; contiguous arrays are not copied.
         tensor = torch.from_numpy(np.ascontiguousarray(X))
     return tensor.to(device=device, dtype=dtype)
-
-
-def torch_dtype(dtype):
-    """The torch dtype of a numpy floating dtype."""
-    return _TORCH_DTYPES[np.dtype(dtype)]
 
 
 def like_input(out, X):
