@@ -12,9 +12,9 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.validation import check_is_fitted
 
 from . import _losses
-from ._autoencoder import _COMMON_CONSTRAINTS, _NeuralReducer
 from ._data import like_input, make_generator
 from ._modules import VariationalAutoencoder
+from ._neural import _COMMON_CONSTRAINTS, _NeuralReducer
 from .metrics import active_units
 
 

@@ -1,0 +1,344 @@
+"""The base both neural reducers share: fitting modes, batched inference, pickling.
+
+A neutral home, so that neither :mod:`skvae._autoencoder` nor :mod:`skvae._vae`
+imports the other.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseReducer, transactional
+from ._data import make_generator, resolve_device, to_tensor
+from ._modules import ACTIVATIONS, build
+from ._training import TrainingDivergedError, make_optimizer, train
+
+_COMMON_CONSTRAINTS: dict = {
+    "n_components": [Interval(Integral, 1, None, closed="left")],
+    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+    "activation": [StrOptions(set(ACTIVATIONS))],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "warm_start": ["boolean"],
+    "verbose": ["verbose"],
+    "device": [str, torch.device],
+    "random_state": ["random_state"],
+    "callbacks": [list, tuple, None],
+}
+
+
+class _NeuralReducer(BaseReducer):
+    """Fit, partial_fit, batched inference and pickling of the torch reducers.
+
+    A subclass says which module it trains (``_module_class``), what it
+    minimises (``_objective``), how to check its data (``_check_X``) and what
+    to compute after training (``_set_diagnostics``).
+
+    VAETransformer is a sibling of AutoencoderTransformer on this base, not
+    its subclass: its parameters are not a superset (``likelihood`` replaces
+    ``loss``), and a subclass that drops a parent's parameter would break
+    ``isinstance``-based substitution and ``set_params(loss=...)``.
+    """
+
+    # Inference runs in blocks of exactly this many rows, the last one padded.
+    # BLAS picks its kernel by the number of rows, so a fixed block makes each
+    # sample's result independent of how many others are transformed with it
+    # (scikit-learn checks this, bitwise, for transform and score_samples).
+    _block_rows = 256
+
+    # ------------------------------------------------------------------ fit
+
+    @transactional
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the network on ``X`` for up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If training diverges (a loss term or gradient becomes NaN or
+            infinite). The message names the term; the estimator is left as
+            it was before the call.
+        """
+        incremental = self.warm_start and hasattr(self, "module_")
+        self._fit(X, incremental=incremental, partial=False)
+        return self
+
+    @transactional
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """One pass over ``X`` (one epoch), continuing from the current weights.
+
+        The first call initialises the network. ``early_stopping``,
+        ``max_iter``, ``tol`` and ``n_iter_no_change`` are ignored.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            A batch of training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        self._fit(X, incremental=hasattr(self, "module_"), partial=True)
+        return self
+
+    def _fit(self, X, *, incremental, partial):
+        X = self._validate(X, reset=not incremental)
+        self._check_params()
+        self._check_X(X)
+        device = self._device = resolve_device(self.device)
+        n_samples, n_features = X.shape
+        architecture = (self.n_components, self._hidden_layer_sizes, self.activation)
+
+        if incremental:
+            if architecture != self._architecture:
+                raise ValueError(
+                    f"{type(self).__name__}: n_components, hidden_layer_sizes and "
+                    "activation cannot change when training continues (warm_start="
+                    f"True or partial_fit): the network has {self._architecture}, "
+                    f"the parameters ask for {architecture}. Call fit with "
+                    "warm_start=False to train a new network."
+                )
+            # Train a copy: the fitted module is replaced only on success, so
+            # a failed call (divergence, interrupt) leaves the estimator as it was.
+            module = copy.deepcopy(self.module_).to(device)
+            generator = torch.Generator().set_state(self._generator_state)
+            optimizer_state = self._optimizer_state
+            loss_curve, history = list(self.loss_curve_), list(self.history_)
+            validation = list(self.validation_scores_ or [])
+            n_iter, best_loss = self.n_iter_, self.best_loss_
+        else:
+            generator = make_generator(self.random_state)
+            module = self._build_module(n_features, generator).to(device)
+            optimizer_state = None
+            loss_curve, history, validation = [], [], []
+            n_iter, best_loss = 0, math.inf
+            # Seeds stochastic scores, so they are reproducible for a fitted model.
+            self._score_seed = int(torch.randint(2**62, (1,), generator=generator))
+        optimizer = make_optimizer(
+            module.parameters(), self.learning_rate_init, optimizer_state
+        )
+        # Randomness during training comes from a generator on the device, seeded
+        # from the CPU one, whose state alone is kept between calls.
+        if device.type == "cpu":
+            train_generator = generator
+        else:
+            seed = int(torch.randint(2**62, (1,), generator=generator))
+            train_generator = torch.Generator(device=device).manual_seed(seed)
+
+        # float32 whatever the input: the networks gain nothing from float64.
+        Xt = to_tensor(X, device, torch.float32)
+        X_val = None
+        if self.early_stopping and not partial:
+            n_val = max(1, round(self.validation_fraction * n_samples))
+            if n_samples - n_val < 1:
+                raise ValueError(
+                    "early_stopping needs at least 2 samples, got "
+                    f"n_samples={n_samples}."
+                )
+            perm = torch.randperm(n_samples, generator=generator).to(device)
+            X_val, Xt = Xt[perm[:n_val]], Xt[perm[n_val:]]
+
+        try:
+            result = train(
+                module,
+                optimizer,
+                Xt,
+                self._objective(),
+                batch_size=min(self.batch_size, Xt.shape[0]),
+                max_epochs=1 if partial else self.max_iter,
+                generator=train_generator,
+                X_val=X_val,
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+                check_convergence=not partial,
+                first_epoch=n_iter,
+                best_loss=best_loss,
+                verbose=self.verbose,
+                callbacks=list(self.callbacks or ()),
+                description=type(self).__name__,
+            )
+        except TrainingDivergedError as exc:
+            # The engine restored the last finite weights into the working copy;
+            # the estimator itself rolls back to its state before this call.
+            raise ValueError(
+                f"{type(self).__name__}: {exc} The estimator is left as it was "
+                "before this call."
+            ) from None
+
+        self.module_ = module
+        self._dtype = X.dtype  # of the latest training data: sample() returns it
+        self._architecture = architecture
+        self._optimizer_state = _state_to_cpu(optimizer.state_dict())
+        self._generator_state = generator.get_state()
+        self.loss_curve_ = loss_curve + result.loss_curve
+        self.history_ = history + result.history
+        self.n_iter_ = n_iter + result.n_epochs
+        self.best_loss_ = min([best_loss, *result.loss_curve])
+        if self.early_stopping and not partial:
+            self.validation_scores_ = validation + [
+                -v for v in result.validation_losses
+            ]
+            # The score of the weights kept: the best epoch after any KL
+            # warm-up, or the last epoch when no epoch qualified.
+            best = result.best_validation_loss
+            self.best_validation_score_ = (
+                -best if math.isfinite(best) else self.validation_scores_[-1]
+            )
+        elif not incremental:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        self.n_components_ = self.n_components
+        self._set_diagnostics(Xt if X_val is None else torch.cat([Xt, X_val]))
+        if (
+            not partial
+            and not result.converged
+            and not result.stopped_by_callback
+            and result.n_epochs == self.max_iter
+        ):
+            warnings.warn(
+                f"{type(self).__name__}: maximum iterations ({self.max_iter}) reached "
+                "and the optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=5,  # _fit, fit, two decorators, the caller
+            )
+
+    def _check_params(self):
+        """What ``_parameter_constraints`` cannot say: element types."""
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        if not all(
+            isinstance(s, Integral) and not isinstance(s, bool | np.bool_) and s >= 1
+            for s in sizes
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a sequence of positive integers, got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        self._hidden_layer_sizes = tuple(int(s) for s in sizes)
+        if not all(callable(cb) for cb in self.callbacks or ()):
+            raise ValueError(f"callbacks must be callables, got {self.callbacks!r}.")
+
+    @staticmethod
+    def _check_unit_interval(X, what):
+        lo, hi = float(np.min(X)), float(np.max(X))
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(
+                f"{what} needs X in [0, 1], but X has values in [{lo:g}, {hi:g}]. "
+                "Scale X, e.g. with sklearn.preprocessing.MinMaxScaler, or use a "
+                "Gaussian likelihood / squared error."
+            )
+
+    # --------------------------------------------------------- inference
+
+    def _blocks(self, X, fn, rows=None):
+        """Apply ``fn`` (tensor → tuple of tensors) to fixed-size blocks of ``X``.
+
+        Returns the concatenated outputs as float32 numpy arrays.
+        """
+        device = self._device
+        if rows is None:
+            rows = self._block_rows if device.type == "cpu" else 8192
+        outputs = []
+        self.module_.eval()
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], rows):
+                block = to_tensor(X[start : start + rows], device, torch.float32)
+                m = block.shape[0]
+                if m < rows:
+                    block = torch.cat(
+                        [block, block.new_zeros(rows - m, block.shape[1])]
+                    )
+                outputs.append([out[:m].cpu() for out in fn(block)])
+        if not outputs:
+            return None
+        return [torch.cat(parts).numpy() for parts in zip(*outputs, strict=True)]
+
+    def _cast(self, out, like):
+        """Return ``out`` in the floating dtype of ``like`` (an array or a dtype)."""
+        dtype = like.dtype if hasattr(like, "dtype") else like
+        return out.astype(dtype, copy=False)
+
+    def _decode_mean(self, out):
+        """The mean of ``p(x|z)`` from the decoder's raw output."""
+        return out
+
+    def _inverse_transform(self, Z):
+        (out,) = self._blocks(Z, lambda z: (self._decode_mean(self.module_.decode(z)),))
+        return self._cast(out, Z)
+
+    def _build_module(self, n_features, generator):
+        return build(
+            self._module_class,
+            n_features,
+            self.n_components,
+            self._hidden_layer_sizes,
+            self.activation,
+            generator=generator,
+        )
+
+    # ---------------------------------------------------------- pickling
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        module = state.get("module_")
+        # A model trained on a GPU must unpickle on a machine without one.
+        if module is not None and any(
+            p.device.type != "cpu" for p in module.parameters()
+        ):
+            state["module_"] = copy.deepcopy(module).cpu()
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        device = getattr(self, "_device", None)
+        if device is not None and device.type == "cuda":
+            # Back to the same GPU where it exists, else stay on the CPU.
+            if (
+                torch.cuda.is_available()
+                and (device.index or 0) < torch.cuda.device_count()
+            ):
+                self.module_.to(device)
+            else:
+                self._device = torch.device("cpu")
+
+
+def _state_to_cpu(state):
+    """An optimizer ``state_dict`` with its tensors on the CPU, for pickling."""
+    return {
+        "state": {
+            k: {n: v.cpu() if torch.is_tensor(v) else v for n, v in s.items()}
+            for k, s in state["state"].items()
+        },
+        "param_groups": copy.deepcopy(state["param_groups"]),
+    }
