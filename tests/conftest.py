@@ -51,3 +51,17 @@ def fitted_ae(digits):
         return AutoencoderTransformer(
             n_components=4, hidden_layer_sizes=(64,), max_iter=15, random_state=0
         ).fit(X)
+
+
+@pytest.fixture(scope="session")
+def pinned():
+    """Training settings that tests with measured margins assume: a constant
+    learning rate and float32 arithmetic. Only the parameters that this
+    version of the neural reducers has are included, so the dict can be
+    splatted into either one whatever its version."""
+    from skvae import AutoencoderTransformer, VAETransformer
+
+    wanted = {"learning_rate": "constant", "precision": "float32"}
+    names = set(VAETransformer._get_param_names())
+    names &= set(AutoencoderTransformer._get_param_names())
+    return {k: v for k, v in wanted.items() if k in names}
