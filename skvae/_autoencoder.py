@@ -23,7 +23,7 @@ class _AutoencoderObjective:
         self.loss = loss
 
     def __call__(self, module, xb, epoch, generator):
-        out = module(xb)
+        out = module(xb).float()  # the loss in float32 under autocast too
         if self.loss == "binary_cross_entropy":
             loss = F.binary_cross_entropy_with_logits(out, xb)
         else:
@@ -39,7 +39,7 @@ class AutoencoderTransformer(_NeuralReducer):
 
     The encoder maps ``n_features`` through ``hidden_layer_sizes`` to
     ``n_components``; the decoder mirrors it. It is trained with Adam on
-    minibatches, in float32, on the CPU or a GPU. ``transform`` encodes,
+    minibatches, on the CPU or a GPU. ``transform`` encodes,
     ``inverse_transform`` decodes. With ``activation="identity"`` the model is
     a linear autoencoder, whose decoder spans the principal subspace.
 
@@ -47,7 +47,7 @@ class AutoencoderTransformer(_NeuralReducer):
     ----------
     n_components : int, default=2
         Dimension of the code.
-    hidden_layer_sizes : array-like of int, default=(256,)
+    hidden_layer_sizes : array-like of int, default=(512, 256)
         Widths of the encoder's hidden layers, from the input inwards; the
         decoder uses them in reverse. ``()`` gives a single linear layer each
         way.
@@ -57,17 +57,33 @@ class AutoencoderTransformer(_NeuralReducer):
         Reconstruction loss, averaged over features and samples.
         ``"binary_cross_entropy"`` treats the decoder output as Bernoulli
         logits and needs X in [0, 1].
-    batch_size : int, default=128
+    batch_size : int, default=256
         Minibatch size (clipped to the number of samples).
-    learning_rate_init : float, default=1e-3
-        Adam's learning rate.
-    max_iter : int, default=50
-        Maximum number of epochs.
+    learning_rate : {"one_cycle", "constant"}, default="one_cycle"
+        The schedule of Adam's step size. ``"one_cycle"`` rises from
+        ``learning_rate_init / 25`` to ``learning_rate_init`` over the first
+        30 % of the steps and anneals to almost zero by the last epoch (Smith &
+        Topin, 2019): training runs its ``max_iter`` epochs and ends at a
+        minimum, so ``tol`` and ``n_iter_no_change`` apply only with
+        ``early_stopping``. ``"constant"`` keeps ``learning_rate_init`` and
+        stops by ``tol`` and ``n_iter_no_change``, as scikit-learn's MLP does.
+        :meth:`partial_fit` always uses the constant rate.
+    learning_rate_init : float, default=3e-3
+        The peak step size of the one-cycle schedule, or the constant one.
+    max_iter : int or "auto", default="auto"
+        Number of epochs (at most, with ``"constant"`` or ``early_stopping``).
+        ``"auto"`` scales it with the number of training samples ``n``:
+        ``clip(round(3e6 / n), 50, 500)`` epochs, about 3 million samples
+        seen, 50 epochs on MNIST's 60000 images and 500 on 6000 or fewer.
+        The value used is ``n_iter_``.
     tol : float, default=1e-4
         Minimum improvement of the loss (the validation loss with
-        ``early_stopping``) that counts as progress.
+        ``early_stopping``) that counts as progress. Losses are computed on
+        standardised data (see ``mean_``), so ``tol`` does not depend on the
+        units of X.
     n_iter_no_change : int, default=10
-        Training stops after more than this many epochs without progress.
+        Training stops after more than this many epochs without progress
+        (``learning_rate="constant"``, or with ``early_stopping``).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, stop when the validation
         loss stops improving, and keep the weights of its best epoch.
@@ -75,6 +91,13 @@ class AutoencoderTransformer(_NeuralReducer):
         Share of the data held out for ``early_stopping``.
     warm_start : bool, default=False
         Continue from the previous fit's weights and optimizer state.
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        The precision of the training's matrix products (through
+        :func:`torch.autocast`; weights, optimizer and losses stay float32).
+        ``"auto"`` is ``"bfloat16"`` where the hardware multiplies it natively
+        (a CPU with AVX512-BF16 or AMX, a GPU that supports it) and
+        ``"float32"`` elsewhere. Inference always runs in float32. A fit is
+        bitwise reproducible for a given precision and machine.
     verbose : int, default=0
         1 shows a tqdm progress bar (or, without tqdm, one ``logging`` line per
         epoch on the ``"skvae"`` logger); 2 adds the log lines to the bar.
@@ -115,6 +138,14 @@ class AutoencoderTransformer(_NeuralReducer):
         With ``loss="squared_error"``, the mean squared reconstruction error
         per feature on the training data: the variance of the Gaussian that
         :meth:`score_samples` uses.
+    mean_ : ndarray of shape (`n_features_in_`,)
+        Per-feature means subtracted from X before the network sees it
+        (zeros where X is used as it is).
+    scale_ : float
+        The one number X is divided by after centring: the root mean
+        variance per feature of the training data (1.0 where X is used as it
+        is). Standardising makes training independent of the units of X;
+        ``transform``, ``inverse_transform`` and the scores undo it.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -151,17 +182,19 @@ class AutoencoderTransformer(_NeuralReducer):
         self,
         n_components=2,
         *,
-        hidden_layer_sizes=(256,),
+        hidden_layer_sizes=(512, 256),
         activation="relu",
         loss="squared_error",
-        batch_size=128,
-        learning_rate_init=1e-3,
-        max_iter=50,
+        batch_size=256,
+        learning_rate="one_cycle",
+        learning_rate_init=3e-3,
+        max_iter="auto",
         tol=1e-4,
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
         warm_start=False,
+        precision="auto",
         verbose=0,
         device="auto",
         random_state=None,
@@ -172,6 +205,7 @@ class AutoencoderTransformer(_NeuralReducer):
         self.activation = activation
         self.loss = loss
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.max_iter = max_iter
         self.tol = tol
@@ -179,6 +213,7 @@ class AutoencoderTransformer(_NeuralReducer):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.warm_start = warm_start
+        self.precision = precision
         self.verbose = verbose
         self.device = device
         self.random_state = random_state
@@ -191,20 +226,27 @@ class AutoencoderTransformer(_NeuralReducer):
         if self.loss == "binary_cross_entropy":
             self._check_unit_interval(X, "loss='binary_cross_entropy'")
 
+    def _standardizes(self):
+        # Binary cross-entropy needs X in [0, 1] as it is.
+        return self.loss == "squared_error"
+
     def _set_diagnostics(self, X):
         if self.loss == "squared_error":
-            mse = self._blocks(X, lambda x: ((self.module_(x) - x).square().mean(1),))[
-                0
-            ]
-            self.noise_variance_ = max(float(np.mean(mse, dtype=np.float64)), 1e-12)
+            (mse,) = self._blocks(
+                X, lambda x: ((self.module_(x) - x).square().mean(1),)
+            )
+            mse = float(np.mean(mse, dtype=np.float64)) * self.scale_**2
+            self.noise_variance_ = max(mse, 1e-12)
         else:
             self.noise_variance_ = None
 
     def _decode_mean(self, out):
-        return torch.sigmoid(out) if self.loss == "binary_cross_entropy" else out
+        if self.loss == "binary_cross_entropy":
+            return torch.sigmoid(out)
+        return self._destandardize(out)
 
     def _transform(self, X):
-        (Z,) = self._blocks(X, lambda x: (self.module_.encode(x),))
+        (Z,) = self._blocks(X, lambda x: (self.module_.encode(self._standardize(x)),))
         return self._cast(Z, X)
 
     def _score_samples(self, X):
@@ -223,6 +265,7 @@ class AutoencoderTransformer(_NeuralReducer):
             var = self.noise_variance_
 
             def ll(x):
-                return (_losses.gaussian_log_likelihood(self.module_(x), x, var),)
+                x_hat = self._decode_mean(self.module_(self._standardize(x)))
+                return (_losses.gaussian_log_likelihood(x_hat, x, var),)
 
         return self._blocks(X, ll)[0].astype(np.float64)

@@ -6,6 +6,7 @@ every reducer treats input, devices and seeds the same way.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from numbers import Integral
 
@@ -39,6 +40,33 @@ def resolve_device(device):
             "use device='cpu' or device='auto'."
         )
     return device
+
+
+def resolve_autocast_dtype(precision, device):
+    """The autocast dtype of a ``precision`` parameter on ``device``, or None.
+
+    ``"auto"`` trains in bfloat16 where the hardware computes it natively (a
+    CUDA device that supports it; a CPU with AVX512-BF16 or AMX), and in
+    float32 elsewhere, where bfloat16 would be emulated and slower.
+    """
+    if precision == "float32":
+        return None
+    if precision == "bfloat16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if _cpu_has_native_bf16() else None
+
+
+@functools.cache
+def _cpu_has_native_bf16():
+    """Whether this CPU multiplies bfloat16 in hardware (Linux: /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def make_generator(random_state, device="cpu"):

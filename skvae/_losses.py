@@ -71,17 +71,18 @@ def bernoulli_log_likelihood(logits, x, reduction="none"):
 
 
 def gaussian_log_likelihood(mean, x, variance=1.0, reduction="none"):
-    """``log N(x; mean, variance * I)`` with a fixed variance, summed over features.
+    """``log N(x; mean, diag(variance))``, summed over features.
 
-    ``-||x - mean||^2 / (2 variance) - n_features / 2 * log(2 pi variance)``.
+    ``-sum((x - mean)^2 / (2 variance) + log(2 pi variance) / 2)``.
 
     Parameters
     ----------
     mean : Tensor of shape (..., n_features)
         Decoder output.
     x : Tensor of shape (..., n_features)
-    variance : float, default=1.0
-        The observation variance, shared by all features.
+    variance : float or Tensor of shape (1,) or (n_features,), default=1.0
+        The observation variance: a fixed number shared by all features, or
+        a (learned) tensor, shared or one per feature.
     reduction : {"none", "sum", "mean"}
 
     Returns
@@ -90,6 +91,10 @@ def gaussian_log_likelihood(mean, x, variance=1.0, reduction="none"):
         Per-sample log-likelihood, or its sum or mean over samples.
     """
     n_features = x.shape[-1]
+    if torch.is_tensor(variance):
+        log_variance = torch.log(variance).expand(n_features)
+        per_feature = (x - mean).square() / variance + log_variance
+        return _reduce(-0.5 * (per_feature.sum(-1) + n_features * _LOG_2PI), reduction)
     const = 0.5 * n_features * (_LOG_2PI + math.log(variance))
     scale = 0.5 / variance
     if reduction == "none":

@@ -88,16 +88,28 @@ class VariationalAutoencoder(nn.Module):
     """Gaussian encoder ``q(z|x)`` and an MLP decoder for ``p(x|z)``.
 
     ``encode`` gives the posterior mean and log-variance; ``decode`` gives the
-    Bernoulli logits or the Gaussian mean of ``p(x|z)``.
+    Bernoulli logits or the Gaussian mean of ``p(x|z)``. With
+    ``output_variance="shared"`` (one number) or ``"per_feature"`` the module
+    also holds the Gaussian's log-variance, a buffer that whoever trains the
+    module sets (a "calibrated decoder", Rybkin et al., 2021); it starts at
+    0, the variance of data scaled to unit mean variance per feature.
     """
 
     def __init__(
-        self, n_features, n_components, hidden_layer_sizes=(), activation="relu"
+        self,
+        n_features,
+        n_components,
+        hidden_layer_sizes=(),
+        activation="relu",
+        output_variance=None,
     ):
         super().__init__()
         hidden = list(hidden_layer_sizes)
         self.encoder = GaussianEncoder(n_features, n_components, hidden, activation)
         self.decoder = mlp([n_components, *reversed(hidden), n_features], activation)
+        if output_variance is not None:
+            size = 1 if output_variance == "shared" else n_features
+            self.register_buffer("log_variance", torch.empty(size))
 
     def encode(self, x):
         return self.encoder(x)
@@ -105,11 +117,23 @@ class VariationalAutoencoder(nn.Module):
     def decode(self, z):
         return self.decoder(z)
 
+    def observation_variance(self):
+        """The variance of ``p(x|z)``, floored at ``MIN_VARIANCE``."""
+        return torch.exp(self.log_variance.clamp(min=_LOG_MIN_VARIANCE))
+
     def forward(self, x, eps):
         """Decode one reparameterised sample ``z = mean + std * eps``."""
         mean, logvar = self.encoder(x)
         z = torch.addcmul(mean, torch.exp(0.5 * logvar), eps)
         return self.decoder(z), mean, logvar
+
+
+#: The smallest calibrated observation variance, relative to the data's mean
+#: variance per feature: a standard deviation of 1 % of the data's spread. It
+#: keeps the likelihood bounded where a feature is reproduced exactly (a
+#: constant pixel), whose maximum-likelihood variance would be 0.
+MIN_VARIANCE = 1e-4
+_LOG_MIN_VARIANCE = math.log(MIN_VARIANCE)
 
 
 def build(module_class, *args, generator, device="cpu", **kwargs):
@@ -133,12 +157,19 @@ def init_parameters(module, generator):
     """PyTorch's default ``nn.Linear`` initialisation, drawn from ``generator``.
 
     Weights and biases are uniform on ``±1/sqrt(fan_in)``, which is what
-    ``kaiming_uniform_(a=sqrt(5))`` amounts to.
+    ``kaiming_uniform_(a=sqrt(5))`` amounts to. Parameters outside a linear
+    layer, and buffers (a log-variance), start at zero.
     """
+    initialised = set()
     for layer in module.modules():
         if isinstance(layer, nn.Linear):
             bound = 1.0 / math.sqrt(layer.in_features) if layer.in_features else 0.0
             layer.weight.uniform_(-bound, bound, generator=generator)
+            initialised.add(layer.weight)
             if layer.bias is not None:
                 layer.bias.uniform_(-bound, bound, generator=generator)
+                initialised.add(layer.bias)
+    for tensor in itertools.chain(module.parameters(), module.buffers()):
+        if tensor not in initialised:
+            tensor.zero_()
     return module

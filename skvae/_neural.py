@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,22 +19,24 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseReducer, transactional
-from ._data import make_generator, resolve_device, to_tensor
+from ._data import make_generator, resolve_autocast_dtype, resolve_device, to_tensor
 from ._modules import ACTIVATIONS, build
-from ._training import TrainingDivergedError, make_optimizer, train
+from ._training import TrainingDivergedError, TrainingPlan, make_optimizer, train
 
 _COMMON_CONSTRAINTS: dict = {
     "n_components": [Interval(Integral, 1, None, closed="left")],
     "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
     "activation": [StrOptions(set(ACTIVATIONS))],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [StrOptions({"one_cycle", "constant"})],
     "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "tol": [Interval(Real, 0, None, closed="left")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "early_stopping": ["boolean"],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "warm_start": ["boolean"],
+    "precision": [StrOptions({"auto", "float32", "bfloat16"})],
     "verbose": ["verbose"],
     "device": [str, torch.device],
     "random_state": ["random_state"],
@@ -117,73 +120,22 @@ class _NeuralReducer(BaseReducer):
         self._check_params()
         self._check_X(X)
         device = self._device = resolve_device(self.device)
-        n_samples, n_features = X.shape
-        architecture = (self.n_components, self._hidden_layer_sizes, self.activation)
-
-        if incremental:
-            if architecture != self._architecture:
-                raise ValueError(
-                    f"{type(self).__name__}: n_components, hidden_layer_sizes and "
-                    "activation cannot change when training continues (warm_start="
-                    f"True or partial_fit): the network has {self._architecture}, "
-                    f"the parameters ask for {architecture}. Call fit with "
-                    "warm_start=False to train a new network."
-                )
-            # Train a copy: the fitted module is replaced only on success, so
-            # a failed call (divergence, interrupt) leaves the estimator as it was.
-            module = copy.deepcopy(self.module_).to(device)
-            generator = torch.Generator().set_state(self._generator_state)
-            optimizer_state = self._optimizer_state
-            loss_curve, history = list(self.loss_curve_), list(self.history_)
-            validation = list(self.validation_scores_ or [])
-            n_iter, best_loss = self.n_iter_, self.best_loss_
-        else:
-            generator = make_generator(self.random_state)
-            module = self._build_module(n_features, generator).to(device)
-            optimizer_state = None
-            loss_curve, history, validation = [], [], []
-            n_iter, best_loss = 0, math.inf
-            # Seeds stochastic scores, so they are reproducible for a fitted model.
-            self._score_seed = int(torch.randint(2**62, (1,), generator=generator))
+        run = self._resume(device) if incremental else self._start(X, device)
+        Xt = self._standardize(to_tensor(X, device, torch.float32))
+        Xt, X_val = self._split_validation(Xt, run.generator, partial)
+        plan = self._plan(run, Xt.shape[0], partial)
         optimizer = make_optimizer(
-            module.parameters(), self.learning_rate_init, optimizer_state
+            run.module.parameters(), self.learning_rate_init, run.optimizer_state
         )
-        # Randomness during training comes from a generator on the device, seeded
-        # from the CPU one, whose state alone is kept between calls.
-        if device.type == "cpu":
-            train_generator = generator
-        else:
-            seed = int(torch.randint(2**62, (1,), generator=generator))
-            train_generator = torch.Generator(device=device).manual_seed(seed)
-
-        # float32 whatever the input: the networks gain nothing from float64.
-        Xt = to_tensor(X, device, torch.float32)
-        X_val = None
-        if self.early_stopping and not partial:
-            n_val = max(1, round(self.validation_fraction * n_samples))
-            if n_samples - n_val < 1:
-                raise ValueError(
-                    "early_stopping needs at least 2 samples, got "
-                    f"n_samples={n_samples}."
-                )
-            perm = torch.randperm(n_samples, generator=generator).to(device)
-            X_val, Xt = Xt[perm[:n_val]], Xt[perm[n_val:]]
-
         try:
             result = train(
-                module,
+                run.module,
                 optimizer,
                 Xt,
                 self._objective(),
-                batch_size=min(self.batch_size, Xt.shape[0]),
-                max_epochs=1 if partial else self.max_iter,
-                generator=train_generator,
+                plan,
+                generator=_device_generator(run.generator, device),
                 X_val=X_val,
-                tol=self.tol,
-                n_iter_no_change=self.n_iter_no_change,
-                check_convergence=not partial,
-                first_epoch=n_iter,
-                best_loss=best_loss,
                 verbose=self.verbose,
                 callbacks=list(self.callbacks or ()),
                 description=type(self).__name__,
@@ -195,18 +147,98 @@ class _NeuralReducer(BaseReducer):
                 f"{type(self).__name__}: {exc} The estimator is left as it was "
                 "before this call."
             ) from None
+        self._store(run, optimizer, result, X.dtype, X_val is not None, incremental)
+        self._set_diagnostics(Xt if X_val is None else torch.cat([Xt, X_val]))
+        if plan.schedule == "constant" and not (
+            partial or result.converged or result.stopped_by_callback
+        ):
+            warnings.warn(
+                f"{type(self).__name__}: maximum iterations ({plan.max_epochs}) "
+                "reached and the optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=5,  # _fit, fit, two decorators, the caller
+            )
 
-        self.module_ = module
-        self._dtype = X.dtype  # of the latest training data: sample() returns it
-        self._architecture = architecture
+    def _start(self, X, device):
+        """A fresh run: standardisation, a new network and empty records."""
+        generator = make_generator(self.random_state)
+        self.mean_, self.scale_ = self._standardization(X)
+        module = self._build_module(X.shape[1], generator).to(device)
+        # Seeds stochastic scores, so they are reproducible for a fitted model.
+        self._score_seed = int(torch.randint(2**62, (1,), generator=generator))
+        self._architecture = self._architecture_of_params()
+        return _Run(module, generator)
+
+    def _resume(self, device):
+        """Continue the fitted run (warm start, partial_fit) on a copy of its state."""
+        architecture = self._architecture_of_params()
+        if architecture != self._architecture:
+            raise ValueError(
+                f"{type(self).__name__}: the network cannot change when training "
+                "continues (warm_start=True or partial_fit): it was built for "
+                f"{self._architecture}, the parameters ask for {architecture}. "
+                "Call fit with warm_start=False to train a new network."
+            )
+        # Train a copy: the fitted module is replaced only on success, so a
+        # failed call (divergence, interrupt) leaves the estimator as it was.
+        return _Run(
+            copy.deepcopy(self.module_).to(device),
+            torch.Generator().set_state(self._generator_state),
+            self._optimizer_state,
+            list(self.loss_curve_),
+            list(self.history_),
+            list(self.validation_scores_ or []),
+            self.n_iter_,
+            self.best_loss_,
+        )
+
+    def _split_validation(self, Xt, generator, partial):
+        """``(X_train, X_val)``: early stopping's held-out rows, or None."""
+        if not self.early_stopping or partial:
+            return Xt, None
+        n_samples = Xt.shape[0]
+        n_val = max(1, round(self.validation_fraction * n_samples))
+        if n_samples - n_val < 1:
+            raise ValueError(
+                f"early_stopping needs at least 2 samples, got n_samples={n_samples}."
+            )
+        perm = torch.randperm(n_samples, generator=generator).to(Xt.device)
+        return Xt[perm[n_val:]], Xt[perm[:n_val]]
+
+    def _plan(self, run, n_train, partial):
+        """The :class:`TrainingPlan` of this call, with the "auto" values resolved."""
+        schedule = "constant" if partial else self.learning_rate
+        self._max_iter = (
+            auto_max_iter(n_train) if self.max_iter == "auto" else self.max_iter
+        )
+        return TrainingPlan(
+            batch_size=min(self.batch_size, n_train),
+            max_epochs=1 if partial else self._max_iter,
+            learning_rate=self.learning_rate_init,
+            schedule=schedule,
+            autocast_dtype=resolve_autocast_dtype(self.precision, self._device),
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            # A schedule is its own stopping rule; early stopping may end it sooner.
+            check_convergence=not partial
+            and (schedule == "constant" or self.early_stopping),
+            first_epoch=run.n_iter,
+            best_loss=run.best_loss,
+        )
+
+    def _store(self, run, optimizer, result, dtype, validated, incremental):
+        """Set the fitted attributes from a finished run."""
+        self.module_ = run.module
+        self._dtype = dtype  # of the latest training data: sample() returns it
         self._optimizer_state = _state_to_cpu(optimizer.state_dict())
-        self._generator_state = generator.get_state()
-        self.loss_curve_ = loss_curve + result.loss_curve
-        self.history_ = history + result.history
-        self.n_iter_ = n_iter + result.n_epochs
-        self.best_loss_ = min([best_loss, *result.loss_curve])
-        if self.early_stopping and not partial:
-            self.validation_scores_ = validation + [
+        self._generator_state = run.generator.get_state()
+        self.loss_curve_ = run.loss_curve + result.loss_curve
+        self.history_ = run.history + result.history
+        self.n_iter_ = run.n_iter + result.n_epochs
+        self.best_loss_ = min([run.best_loss, *result.loss_curve])
+        self.n_components_ = self.n_components
+        if validated:
+            self.validation_scores_ = run.validation + [
                 -v for v in result.validation_losses
             ]
             # The score of the weights kept: the best epoch after any KL
@@ -218,20 +250,48 @@ class _NeuralReducer(BaseReducer):
         elif not incremental:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        self.n_components_ = self.n_components
-        self._set_diagnostics(Xt if X_val is None else torch.cat([Xt, X_val]))
-        if (
-            not partial
-            and not result.converged
-            and not result.stopped_by_callback
-            and result.n_epochs == self.max_iter
-        ):
-            warnings.warn(
-                f"{type(self).__name__}: maximum iterations ({self.max_iter}) reached "
-                "and the optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=5,  # _fit, fit, two decorators, the caller
-            )
+
+    # ------------------------------------------------------ standardisation
+
+    def _standardizes(self):
+        """Whether the model is fitted to standardised X (see ``mean_``)."""
+        return True
+
+    def _standardization(self, X):
+        """``(mean_, scale_)``: per-feature means and one scale for all features.
+
+        One scale, the root mean variance per feature, not one per feature:
+        it makes the fit independent of the units of X while keeping the
+        features' relative variances, which a reconstruction loss should
+        weigh (a per-feature scale would inflate the noise of near-constant
+        pixels to the level of the digit strokes).
+        """
+        n_features = X.shape[1]
+        if not self._standardizes():
+            return np.zeros(n_features), 1.0
+        mean = np.mean(X, axis=0, dtype=np.float64)
+        scale = float(np.sqrt(np.mean(np.var(X, axis=0, dtype=np.float64))))
+        return mean, scale if np.isfinite(scale) and scale > 0 else 1.0
+
+    def _standardize(self, X):
+        """``(X - mean_) / scale_`` of a tensor, in its dtype and on its device."""
+        return (X - torch.as_tensor(self.mean_, dtype=X.dtype, device=X.device)) / (
+            self.scale_
+        )
+
+    def _destandardize(self, X):
+        """The inverse of :meth:`_standardize`."""
+        mean = torch.as_tensor(self.mean_, dtype=X.dtype, device=X.device)
+        return X * self.scale_ + mean
+
+    def _architecture_of_params(self):
+        """What the fitted network is built from; it cannot change in a warm start."""
+        return (
+            self.n_components,
+            self._hidden_layer_sizes,
+            self.activation,
+            self._standardizes(),
+        )
 
     def _check_params(self):
         """What ``_parameter_constraints`` cannot say: element types."""
@@ -290,8 +350,8 @@ class _NeuralReducer(BaseReducer):
         return out.astype(dtype, copy=False)
 
     def _decode_mean(self, out):
-        """The mean of ``p(x|z)`` from the decoder's raw output."""
-        return out
+        """The mean of ``p(x|z)``, in the units of X, from the decoder's output."""
+        return self._destandardize(out)
 
     def _inverse_transform(self, Z):
         (out,) = self._blocks(Z, lambda z: (self._decode_mean(self.module_.decode(z)),))
@@ -305,7 +365,12 @@ class _NeuralReducer(BaseReducer):
             self._hidden_layer_sizes,
             self.activation,
             generator=generator,
+            **self._module_options(),
         )
+
+    def _module_options(self):
+        """Extra keyword arguments of ``_module_class``."""
+        return {}
 
     # ---------------------------------------------------------- pickling
 
@@ -342,3 +407,37 @@ def _state_to_cpu(state):
         },
         "param_groups": copy.deepcopy(state["param_groups"]),
     }
+
+
+@dataclass
+class _Run:
+    """The state a fit starts from: fresh, or that of the fitted estimator."""
+
+    module: torch.nn.Module
+    generator: torch.Generator
+    optimizer_state: dict | None = None
+    loss_curve: list = field(default_factory=list)
+    history: list = field(default_factory=list)
+    validation: list = field(default_factory=list)
+    n_iter: int = 0
+    best_loss: float = math.inf
+
+
+def _device_generator(generator, device):
+    """The generator training draws from on ``device``.
+
+    On a GPU it is a device generator seeded from the CPU one, whose state
+    alone is kept between calls.
+    """
+    if device.type == "cpu":
+        return generator
+    seed = int(torch.randint(2**62, (1,), generator=generator))
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def auto_max_iter(n_samples):
+    """The number of epochs ``max_iter="auto"`` trains on ``n_samples`` rows.
+
+    PLACEHOLDER
+    """
+    return int(np.clip(round(3e6 / n_samples), 50, 500))

@@ -25,6 +25,7 @@ epoch, only from that epoch on.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -78,16 +79,72 @@ class TrainResult:
     stopped_by_callback: bool = False
 
 
-def train_step(module, optimizer, xb, objective, epoch, generator):
+@dataclass
+class TrainingPlan:
+    """How :func:`train` trains, apart from the module, the data and the objective.
+
+    Attributes
+    ----------
+    batch_size, max_epochs : int
+    learning_rate : float
+        The constant rate, or the peak of the one-cycle schedule.
+    schedule : {"constant", "one_cycle"}
+        ``"one_cycle"`` follows :func:`one_cycle_lr` over ``max_epochs``.
+    autocast_dtype : torch.dtype or None
+        Run the objective's forward pass under autocast to this dtype
+        (``torch.bfloat16``); None trains in float32.
+    tol, n_iter_no_change : float, int
+        The stopping rule (see :func:`train`).
+    check_convergence : bool
+        False trains all ``max_epochs`` (a schedule, or ``partial_fit``).
+    first_epoch : int
+        The global index of the first epoch (KL warm-up, history).
+    best_loss : float
+        Best loss of earlier calls, for warm starts.
+    """
+
+    batch_size: int
+    max_epochs: int
+    learning_rate: float
+    schedule: str = "constant"
+    autocast_dtype: torch.dtype | None = None
+    tol: float = 1e-4
+    n_iter_no_change: int = 10
+    check_convergence: bool = True
+    first_epoch: int = 0
+    best_loss: float = math.inf
+
+
+def one_cycle_lr(step, total_steps, peak):
+    """The one-cycle learning rate (Smith & Topin, 2019) of 0-based ``step``.
+
+    A cosine rise from ``peak / 25`` to ``peak`` over the first 30 % of the
+    steps, then a cosine decay to ``peak / 25e4``; the defaults of
+    :class:`torch.optim.lr_scheduler.OneCycleLR`. A pure function of the step,
+    so a schedule needs no state to save or restore.
+    """
+    start, end = peak / 25.0, peak / 25e4
+    rise = 0.3 * total_steps - 1
+    if step <= rise:
+        return _cosine(start, peak, step / rise if rise > 0 else 1.0)
+    return _cosine(peak, end, (step - rise) / max(total_steps - 1 - rise, 1e-12))
+
+
+def _cosine(start, end, fraction):
+    return end + (start - end) / 2.0 * (1.0 + math.cos(math.pi * min(fraction, 1.0)))
+
+
+def train_step(module, optimizer, xb, objective, epoch, generator, autocast):
     """One optimiser step on batch ``xb``; returns the detached batch terms."""
-    loss, terms = objective(module, xb, epoch, generator)
+    with autocast():
+        loss, terms = objective(module, xb, epoch, generator)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     return terms
 
 
-def run_epoch(module, optimizer, X, objective, *, batch_size, epoch, generator):
+def run_epoch(module, optimizer, X, objective, plan, *, epoch, generator):
     """One pass over ``X`` in a fresh random order.
 
     Returns
@@ -97,14 +154,27 @@ def run_epoch(module, optimizer, X, objective, *, batch_size, epoch, generator):
     batch_terms : Tensor of shape (n_batches, n_terms)
         The terms of every batch, to locate a divergence.
     """
-    n = X.shape[0]
+    n, batch_size = X.shape[0], plan.batch_size
     perm = torch.randperm(n, generator=generator, device=generator.device).to(X.device)
     n_batches = math.ceil(n / batch_size)
     batch_terms = torch.empty(n_batches, len(objective.term_names), device=X.device)
+    autocast = functools.partial(
+        torch.autocast,
+        X.device.type,
+        dtype=plan.autocast_dtype,
+        enabled=plan.autocast_dtype is not None,
+    )
     module.train()
     for i in range(n_batches):
+        if plan.schedule == "one_cycle":
+            step = (epoch - plan.first_epoch) * n_batches + i
+            lr = one_cycle_lr(step, plan.max_epochs * n_batches, plan.learning_rate)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
         xb = X.index_select(0, perm[i * batch_size : (i + 1) * batch_size])
-        batch_terms[i] = train_step(module, optimizer, xb, objective, epoch, generator)
+        batch_terms[i] = train_step(
+            module, optimizer, xb, objective, epoch, generator, autocast
+        )
     return _weighted_mean(batch_terms, n, batch_size), batch_terms
 
 
@@ -129,33 +199,63 @@ def _weighted_mean(batch_terms, n, batch_size):
     return (batch_terms * weights).sum(0)
 
 
+class _Stopper:
+    """The stopping rule, and early stopping's best weights.
+
+    As in scikit-learn's MLP: an epoch that does not improve the best loss
+    (the validation loss with early stopping) by at least ``tol`` counts as
+    no change, and training stops after more than ``n_iter_no_change`` such
+    epochs in a row.
+    """
+
+    def __init__(self, params, plan, validation):
+        self.params, self.plan, self.validation = params, plan, validation
+        self.best_loss, self.best_val = plan.best_loss, math.inf
+        self.best_state, self.no_change = None, 0
+
+    def update(self, record):
+        """Take an epoch's ``record`` into account; True when training should stop."""
+        if self.validation:
+            current, best = record["validation_loss"], self.best_val
+            if current < best:
+                self.best_val = current
+                self.best_state = [p.detach().clone() for p in self.params]
+        else:
+            current, best = record["loss"], self.best_loss
+            self.best_loss = min(best, current)
+        if not self.plan.check_convergence:
+            return False
+        self.no_change = self.no_change + 1 if current > best - self.plan.tol else 0
+        return self.no_change > self.plan.n_iter_no_change
+
+    @torch.no_grad()
+    def restore_best(self):
+        """Put the best validation epoch's weights back, if one was recorded."""
+        if self.best_state is not None:
+            for p, best in zip(self.params, self.best_state, strict=True):
+                p.copy_(best)
+
+
 def train(
     module,
     optimizer,
     X,
     objective,
+    plan,
     *,
-    batch_size,
-    max_epochs,
     generator,
     X_val=None,
-    tol=1e-4,
-    n_iter_no_change=10,
-    check_convergence=True,
-    first_epoch=0,
-    best_loss=math.inf,
     verbose=0,
     callbacks=(),
     description="training",
 ):
-    """Train ``module`` in place for up to ``max_epochs`` epochs.
+    """Train ``module`` in place for up to ``plan.max_epochs`` epochs.
 
-    Convergence follows scikit-learn's MLP: an epoch that does not improve the
-    best loss (the validation loss when ``X_val`` is given) by at least
-    ``tol`` counts as no change, and training stops after more than
-    ``n_iter_no_change`` such epochs in a row. With ``X_val`` the weights of
-    the best validation epoch are restored at the end. Epochs before
-    ``objective.warmup_epochs`` (if set) count for neither.
+    Training stops by :class:`_Stopper`'s rule when ``plan.check_convergence``
+    (with ``X_val``, on the validation loss, and the best validation epoch's
+    weights are restored at the end), when a callback asks, or after
+    ``plan.max_epochs``. Epochs before ``objective.warmup_epochs`` (if set)
+    count for neither the rule nor the best epoch.
 
     Parameters
     ----------
@@ -166,24 +266,19 @@ def train(
         Training data, on the module's device.
     objective : callable
         See the module docstring.
-    batch_size, max_epochs : int
+    plan : TrainingPlan
     generator : torch.Generator
         The only source of randomness: permutations and the objective's noise.
     X_val : Tensor or None
         Validation data for early stopping.
-    tol, n_iter_no_change : float, int
-    check_convergence : bool
-        False for single passes (``partial_fit``).
-    first_epoch : int
-        The global index of the first epoch (KL warm-up, history).
-    best_loss : float
-        Best loss of earlier calls, for warm starts.
     verbose : int
         0 silent; 1 a tqdm bar (or one log line per epoch without tqdm);
         2 log lines as well.
     callbacks : sequence of callables
         Each is called as ``callback(record)`` with the epoch's history dict
         after every epoch; a true return value stops training.
+    description : str
+        The progress bar's label.
 
     Returns
     -------
@@ -196,107 +291,102 @@ def train(
         last finite epoch are restored into ``module`` first.
     """
     result = TrainResult()
-    names = objective.term_names
     params = [p for p in module.parameters() if p.requires_grad]
-    best_val, no_change = math.inf, 0
-    best_state = None
+    stopper = _Stopper(params, plan, validation=X_val is not None)
+    validate = _validator(module, X_val, objective, plan, generator)
     bar = None
     if verbose and tqdm is not None:
-        bar = tqdm(total=max_epochs, desc=description, leave=False, unit="epoch")
-    # A fixed seed for validation noise: every epoch sees the same draws, so
-    # epochs are compared on common random numbers, not on noise.
-    val_seed = int(
-        torch.randint(2**62, (1,), generator=generator, device=generator.device)
-    )
-    val_generator = torch.Generator(device=generator.device)
+        bar = tqdm(total=plan.max_epochs, desc=description, leave=False, unit="epoch")
     try:
-        for i in range(max_epochs):
-            epoch = first_epoch + i
+        for i in range(plan.max_epochs):
+            epoch = plan.first_epoch + i
             start = time.perf_counter()
-            last_good = [p.detach().clone() for p in params]
-            epoch_terms, batch_terms = run_epoch(
-                module,
-                optimizer,
-                X,
-                objective,
-                batch_size=batch_size,
-                epoch=epoch,
-                generator=generator,
+            record = _train_epoch(
+                module, optimizer, X, objective, plan, epoch, generator
             )
-            # The single host synchronisation of the epoch.
-            finite = torch.stack([p.detach().sum() for p in params]).isfinite().all()
-            values = epoch_terms.tolist()
-            if not (bool(finite) and all(map(math.isfinite, values))):
-                with torch.no_grad():
-                    for p, good in zip(params, last_good, strict=True):
-                        p.copy_(good)
-                raise TrainingDivergedError(
-                    _divergence_message(batch_terms, names, epoch, optimizer)
-                )
-            loss = objective.total(values, epoch)
-            record = {
-                "epoch": epoch + 1,
-                "loss": loss,
-                **dict(zip(names, values, strict=True)),
-            }
-            if X_val is not None:
-                val_generator.manual_seed(val_seed)
-                val_terms = evaluate(
-                    module,
-                    X_val,
-                    objective,
-                    batch_size=max(batch_size, 1024),
-                    epoch=epoch,
-                    generator=val_generator,
-                ).tolist()
-                val_loss = objective.total(val_terms, epoch)
-                if not math.isfinite(val_loss):
-                    raise TrainingDivergedError(
-                        f"The validation loss became non-finite in epoch {epoch + 1}. "
-                        "Scale the data or lower learning_rate_init."
-                    )
-                record["validation_loss"] = val_loss
-                record.update(
-                    {
-                        f"validation_{n}": v
-                        for n, v in zip(names, val_terms, strict=True)
-                    }
-                )
-                result.validation_losses.append(val_loss)
+            if validate is not None:
+                record.update(validate(epoch))
+                result.validation_losses.append(record["validation_loss"])
             record["time"] = time.perf_counter() - start
-            result.loss_curve.append(loss)
+            result.loss_curve.append(record["loss"])
             result.history.append(record)
             result.n_epochs += 1
             _report(bar, record, verbose)
-
             if any(bool(cb(record)) for cb in callbacks):
                 result.stopped_by_callback = True
                 break
-            warming_up = epoch + 1 < getattr(objective, "warmup_epochs", 0)
-            if not check_convergence or warming_up:
+            if epoch + 1 < getattr(objective, "warmup_epochs", 0):
                 continue
-            if X_val is not None:
-                current, best = record["validation_loss"], best_val
-                if current < best_val:
-                    best_val = current
-                    best_state = [p.detach().clone() for p in params]
-            else:
-                current, best = loss, best_loss
-                best_loss = min(best_loss, loss)
-            no_change = no_change + 1 if current > best - tol else 0
-            if no_change > n_iter_no_change:
+            if stopper.update(record):
                 result.converged = True
                 break
     finally:
         if bar is not None:
             bar.close()
-    result.best_validation_loss = best_val
-    if best_state is not None:
-        with torch.no_grad():
-            for p, best_p in zip(params, best_state, strict=True):
-                p.copy_(best_p)
+    result.best_validation_loss = stopper.best_val
+    stopper.restore_best()
     module.eval()
     return result
+
+
+def _train_epoch(module, optimizer, X, objective, plan, epoch, generator):
+    """Run one epoch; return its history record, or raise on divergence."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    last_good = [p.detach().clone() for p in params]
+    epoch_terms, batch_terms = run_epoch(
+        module, optimizer, X, objective, plan, epoch=epoch, generator=generator
+    )
+    # The single host synchronisation of the epoch.
+    finite = torch.stack([p.detach().sum() for p in params]).isfinite().all()
+    values = epoch_terms.tolist()
+    if not (bool(finite) and all(map(math.isfinite, values))):
+        with torch.no_grad():
+            for p, good in zip(params, last_good, strict=True):
+                p.copy_(good)
+        raise TrainingDivergedError(
+            _divergence_message(batch_terms, objective.term_names, epoch, optimizer)
+        )
+    return {
+        "epoch": epoch + 1,
+        "loss": objective.total(values, epoch),
+        **dict(zip(objective.term_names, values, strict=True)),
+    }
+
+
+def _validator(module, X_val, objective, plan, generator):
+    """A function of the epoch giving the validation entries of its record.
+
+    Validation noise comes from one fixed seed: every epoch sees the same
+    draws, so epochs are compared on common random numbers, not on noise.
+    """
+    if X_val is None:
+        return None
+    seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+    val_generator = torch.Generator(device=generator.device)
+    names = objective.term_names
+
+    def validate(epoch):
+        val_generator.manual_seed(seed)
+        terms = evaluate(
+            module,
+            X_val,
+            objective,
+            batch_size=max(plan.batch_size, 1024),
+            epoch=epoch,
+            generator=val_generator,
+        ).tolist()
+        loss = objective.total(terms, epoch)
+        if not math.isfinite(loss):
+            raise TrainingDivergedError(
+                f"The validation loss became non-finite in epoch {epoch + 1}. "
+                "Scale the data or lower learning_rate_init."
+            )
+        return {
+            "validation_loss": loss,
+            **{f"validation_{n}": v for n, v in zip(names, terms, strict=True)},
+        }
+
+    return validate
 
 
 def _divergence_message(batch_terms, names, epoch, optimizer):

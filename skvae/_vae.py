@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from numbers import Integral, Real
 from typing import ClassVar
@@ -12,8 +13,8 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 from sklearn.utils.validation import check_is_fitted
 
 from . import _losses
-from ._data import like_input, make_generator
-from ._modules import VariationalAutoencoder
+from ._data import like_input, make_generator, row_noise
+from ._modules import MIN_VARIANCE, VariationalAutoencoder
 from ._neural import _COMMON_CONSTRAINTS, _NeuralReducer
 from .metrics import active_units
 
@@ -45,18 +46,34 @@ class _VAEObjective:
         return self.kl_weight
 
     def __call__(self, module, xb, epoch, generator):
-        mean, logvar = module.encode(xb)
+        # Loss terms in float32 whatever precision the network runs in.
+        mean, logvar = (t.float() for t in module.encode(xb))
         eps = torch.randn(
             mean.shape, generator=generator, device=mean.device, dtype=mean.dtype
         )
-        out = module.decode(torch.addcmul(mean, torch.exp(0.5 * logvar), eps))
-        recon = -_log_likelihood(self.likelihood, self.variance, out, xb, "mean")
+        out = module.decode(torch.addcmul(mean, torch.exp(0.5 * logvar), eps)).float()
+        variance = self._variance(out, xb) if self.likelihood == "gaussian" else None
+        recon = -_log_likelihood(self.likelihood, variance, out, xb, "mean")
         kl = _losses.gaussian_kl_standard(mean, logvar, "mean")
         loss = recon + self.weight(epoch) * kl
         return loss, torch.stack((recon.detach(), kl.detach()))
 
     def total(self, values, epoch):
         return values[0] + self.weight(epoch) * values[1]
+
+    def _variance(self, out, x):
+        """The fixed variance, or the batch's maximum-likelihood one.
+
+        A calibrated decoder's variance is always at its optimum given the
+        network, the mean squared residual (the "optimal sigma" of Rybkin et
+        al., 2021): it needs no learning rate and never lags behind the
+        reconstruction. Its gradient is zero there, so it is detached.
+        """
+        if not isinstance(self.variance, str):
+            return self.variance
+        squared = (x - out).detach().square()
+        ml = squared.mean() if self.variance == "learned" else squared.mean(0)
+        return ml.clamp(min=MIN_VARIANCE)
 
 
 def _log_likelihood(likelihood, variance, out, x, reduction):
@@ -72,7 +89,7 @@ class VAETransformer(_NeuralReducer):
     posterior ``q(z|x)``; the prior is ``N(0, I)``; the decoder MLP gives the
     Bernoulli logits or the Gaussian mean of ``p(x|z)``. It is trained by
     maximising the ELBO, ``E_q[log p(x|z)] - kl_weight * KL(q(z|x) || p(z))``,
-    with Adam, in float32, on the CPU or a GPU.
+    with Adam on the CPU or a GPU.
 
     ``transform`` gives the posterior mean (deterministic), :meth:`transform_std`
     its standard deviation, ``inverse_transform`` the mean of ``p(x|z)``,
@@ -82,16 +99,25 @@ class VAETransformer(_NeuralReducer):
     ----------
     n_components : int, default=2
         Dimension of the latent space.
-    hidden_layer_sizes : array-like of int, default=(256,)
+    hidden_layer_sizes : array-like of int, default=(512, 256)
         Widths of the encoder's hidden layers; the decoder uses them reversed.
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
     likelihood : {"gaussian", "bernoulli"}, default="gaussian"
-        The observation model ``p(x|z)``. ``"bernoulli"`` needs X in [0, 1]
-        (grey levels are allowed); ``"gaussian"`` has the fixed isotropic
-        variance ``gaussian_variance`` and works on any scaled data.
-    gaussian_variance : float, default=1.0
-        Variance of the Gaussian likelihood. Smaller values weigh the
-        reconstruction more against the KL term. See Notes.
+        The observation model ``p(x|z)``. ``"gaussian"`` works on data of any
+        scale; ``"bernoulli"`` needs X in [0, 1] (grey levels are accepted,
+        but then the score is not a bound on a normalised density; see
+        Notes).
+    gaussian_variance : "learned", "learned_per_feature" or float, \
+            default="learned"
+        The variance of the Gaussian likelihood. ``"learned"``: one variance
+        for all features, learned with the network (a "calibrated decoder",
+        Rybkin et al., 2021), so that the balance of reconstruction and KL
+        does not depend on the scale of X; the model then works on
+        standardised data (see ``mean_``). ``"learned_per_feature"``: one
+        learned variance per feature. A number fixes the variance, in the
+        units of X: smaller values weigh the reconstruction more against the
+        KL term (see Notes). Learned variances are floored at 1e-4 times the
+        data's mean variance per feature.
     kl_weight : float, default=1.0
         Weight of the KL term during training (``beta`` of a beta-VAE).
         Scores always use 1.
@@ -101,20 +127,47 @@ class VAETransformer(_NeuralReducer):
         which helps against posterior collapse. Convergence (``tol``,
         ``n_iter_no_change``) and early stopping's best epoch are judged only
         from the epoch where the weight is full.
-    batch_size : int, default=128
-    learning_rate_init : float, default=1e-3
-    max_iter : int, default=50
-        Maximum number of epochs.
+    batch_size : int, default=256
+        Minibatch size (clipped to the number of samples).
+    learning_rate : {"one_cycle", "constant"}, default="one_cycle"
+        The schedule of Adam's step size. ``"one_cycle"`` rises from
+        ``learning_rate_init / 25`` to ``learning_rate_init`` over the first
+        30 % of the steps and anneals to almost zero by the last epoch (Smith &
+        Topin, 2019): training runs its ``max_iter`` epochs and ends at a
+        minimum, so ``tol`` and ``n_iter_no_change`` apply only with
+        ``early_stopping``. ``"constant"`` keeps ``learning_rate_init`` and
+        stops by ``tol`` and ``n_iter_no_change``, as scikit-learn's MLP does.
+        :meth:`partial_fit` always uses the constant rate.
+    learning_rate_init : float, default=3e-3
+        The peak step size of the one-cycle schedule, or the constant one.
+    max_iter : int or "auto", default="auto"
+        Number of epochs (at most, with ``"constant"`` or ``early_stopping``).
+        ``"auto"`` scales it with the number of training samples ``n``:
+        ``clip(round(3e6 / n), 50, 500)`` epochs, about 3 million samples
+        seen, 50 epochs on MNIST's 60000 images and 500 on 6000 or fewer.
+        The value used is ``n_iter_``.
     tol : float, default=1e-4
-        Minimum improvement of the loss (nats per sample) that counts as
-        progress.
+        Minimum improvement of the loss (the validation loss with
+        ``early_stopping``) that counts as progress. Losses are computed on
+        standardised data (see ``mean_``), so ``tol`` does not depend on the
+        units of X.
     n_iter_no_change : int, default=10
+        Training stops after more than this many epochs without progress
+        (``learning_rate="constant"``, or with ``early_stopping``).
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data, stop when its loss stops
-        improving, and keep the weights of the best epoch.
+        Hold out ``validation_fraction`` of the data, stop when the validation
+        loss stops improving, and keep the weights of its best epoch.
     validation_fraction : float, default=0.1
+        Share of the data held out for ``early_stopping``.
     warm_start : bool, default=False
         Continue from the previous fit's weights and optimizer state.
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        The precision of the training's matrix products (through
+        :func:`torch.autocast`; weights, optimizer and losses stay float32).
+        ``"auto"`` is ``"bfloat16"`` where the hardware multiplies it natively
+        (a CPU with AVX512-BF16 or AMX, a GPU that supports it) and
+        ``"float32"`` elsewhere. Inference always runs in float32. A fit is
+        bitwise reproducible for a given precision and machine.
     verbose : int, default=0
         1 shows a tqdm progress bar (or one ``logging`` line per epoch on the
         ``"skvae"`` logger without tqdm) with the reconstruction, KL and
@@ -158,6 +211,14 @@ class VAETransformer(_NeuralReducer):
         :func:`skvae.metrics.active_units`).
     n_active_units_ : int
         Number of active dimensions.
+    mean_ : ndarray of shape (`n_features_in_`,)
+        Per-feature means subtracted from X before the network sees it
+        (zeros where X is used as it is).
+    scale_ : float
+        The one number X is divided by after centring: the root mean
+        variance per feature of the training data (1.0 where X is used as it
+        is). Standardising makes training independent of the units of X;
+        ``transform``, ``inverse_transform`` and the scores undo it.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
@@ -172,9 +233,21 @@ class VAETransformer(_NeuralReducer):
     ``kl_weight`` is, so models trained with different ``kl_weight`` are
     compared on one scale (``GridSearchCV`` without a scorer does this). The
     expected log-likelihood is estimated with reparameterised samples whose
-    noise comes from a generator seeded at fit time, and the same noise
-    vectors are used for every sample ("common random numbers"): scores are
-    reproducible and do not depend on the order or grouping of the samples.
+    noise is a function of the sample's values and a seed drawn at fit time
+    (:func:`skvae._data.row_noise`): a sample's score is reproducible and does
+    not depend on the order or grouping of the samples, and the Monte Carlo
+    errors of different samples are independent, so they average out in
+    :meth:`score`.
+
+    *Grey levels under a Bernoulli likelihood.* The Bernoulli log-likelihood
+    of a value strictly between 0 and 1 is minus the binary cross-entropy,
+    which is not the log of a normalised density over [0, 1] (the continuous
+    Bernoulli distribution of Loaiza-Ganem & Cunningham, 2019, adds the
+    missing normaliser). On grey-level data the ELBO of
+    ``likelihood="bernoulli"`` is therefore not a lower bound on
+    ``log p(x)``; it is the summed cross-entropy figure that published MNIST
+    results quote, and it ranks models fitted to the same data consistently.
+    On binary data it is a true bound.
 
     *The mean-squared-error recipe.* A loss often written for VAEs is the
     mean over pixels of the squared error plus ``beta`` times the KL
@@ -212,7 +285,10 @@ class VAETransformer(_NeuralReducer):
     _parameter_constraints: ClassVar[dict] = {
         **_COMMON_CONSTRAINTS,
         "likelihood": [StrOptions({"gaussian", "bernoulli"})],
-        "gaussian_variance": [Interval(Real, 0, None, closed="neither")],
+        "gaussian_variance": [
+            Interval(Real, 0, None, closed="neither"),
+            StrOptions({"learned", "learned_per_feature"}),
+        ],
         "kl_weight": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],
     }
@@ -222,20 +298,22 @@ class VAETransformer(_NeuralReducer):
         self,
         n_components=2,
         *,
-        hidden_layer_sizes=(256,),
+        hidden_layer_sizes=(512, 256),
         activation="relu",
         likelihood="gaussian",
-        gaussian_variance=1.0,
+        gaussian_variance="learned",
         kl_weight=1.0,
         kl_warmup=0,
-        batch_size=128,
-        learning_rate_init=1e-3,
-        max_iter=50,
+        batch_size=256,
+        learning_rate="one_cycle",
+        learning_rate_init=3e-3,
+        max_iter="auto",
         tol=1e-4,
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
         warm_start=False,
+        precision="auto",
         verbose=0,
         device="auto",
         random_state=None,
@@ -249,6 +327,7 @@ class VAETransformer(_NeuralReducer):
         self.kl_weight = kl_weight
         self.kl_warmup = kl_warmup
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.max_iter = max_iter
         self.tol = tol
@@ -256,6 +335,7 @@ class VAETransformer(_NeuralReducer):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.warm_start = warm_start
+        self.precision = precision
         self.verbose = verbose
         self.device = device
         self.random_state = random_state
@@ -263,19 +343,39 @@ class VAETransformer(_NeuralReducer):
 
     # ------------------------------------------------------------------ fit
 
+    def _learns_variance(self):
+        return self.likelihood == "gaussian" and isinstance(self.gaussian_variance, str)
+
     def _objective(self):
+        variance = self.gaussian_variance
+        if not isinstance(variance, str):
+            variance = float(variance)
         return _VAEObjective(
-            self.likelihood,
-            float(self.gaussian_variance),
-            float(self.kl_weight),
-            self.kl_warmup,
+            self.likelihood, variance, float(self.kl_weight), self.kl_warmup
         )
+
+    def _module_options(self):
+        if not self._learns_variance():
+            return {}
+        shared = self.gaussian_variance == "learned"
+        return {"output_variance": "shared" if shared else "per_feature"}
+
+    def _standardizes(self):
+        # A fixed variance is in the units of X, and Bernoulli needs [0, 1]:
+        # only a learned variance lets the model work in standardised units.
+        return self._learns_variance()
+
+    def _architecture_of_params(self):
+        return (*super()._architecture_of_params(), self._module_options())
 
     def _check_X(self, X):
         if self.likelihood == "bernoulli":
             self._check_unit_interval(X, "likelihood='bernoulli'")
 
     def _set_diagnostics(self, X):
+        if self._learns_variance():
+            self._calibrate_variance(X)
+
         def posterior(x):
             mean, logvar = self.module_.encode(x)
             return mean, _losses.gaussian_kl_standard(mean, logvar, per_dimension=True)
@@ -289,19 +389,46 @@ class VAETransformer(_NeuralReducer):
                 f"Posterior collapse: none of the {self.n_components} latent "
                 "dimensions is active (the variance of every posterior mean over "
                 "the training data is below 0.01), so the codes carry no "
-                "information. Lower kl_weight, use kl_warmup, or for "
-                "likelihood='gaussian' a smaller gaussian_variance.",
+                "information. Lower kl_weight, use kl_warmup, or train longer "
+                "(max_iter); with a fixed gaussian_variance, use a smaller one or "
+                "'learned'.",
                 PosteriorCollapseWarning,
                 stacklevel=6,  # through _fit, fit and two decorators
             )
 
+    def _calibrate_variance(self, X):
+        """Fix the decoder's variance at its maximum-likelihood value on ``X``.
+
+        Training used each batch's own optimum; the fitted model keeps the
+        optimum over all the (standardised) training data, the mean squared
+        residual of one reparameterised sample per row, so that its scores
+        are those of one fixed model.
+        """
+        k = self.n_components
+
+        def squared_residual(x):
+            eps = torch.from_numpy(row_noise(x.cpu().numpy(), 1, k, self._score_seed))
+            mean, logvar = self.module_.encode(x)
+            z = torch.addcmul(mean, torch.exp(0.5 * logvar), eps[0].to(x.device))
+            return ((self.module_.decode(z) - x).square(),)
+
+        (squared,) = self._blocks(X, squared_residual)
+        per_feature = self.gaussian_variance == "learned_per_feature"
+        ml = squared.mean(axis=0 if per_feature else None, dtype=np.float64)
+        ml = torch.as_tensor(np.maximum(ml, MIN_VARIANCE), dtype=torch.float32)
+        self.module_.log_variance.copy_(torch.log(ml).reshape(-1))
+
     # --------------------------------------------------------- inference
 
     def _decode_mean(self, out):
-        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
+        if self.likelihood == "bernoulli":
+            return torch.sigmoid(out)
+        return self._destandardize(out)
 
     def _transform(self, X):
-        (Z,) = self._blocks(X, lambda x: (self.module_.encode(x)[0],))
+        (Z,) = self._blocks(
+            X, lambda x: (self.module_.encode(self._standardize(x))[0],)
+        )
         return self._cast(Z, X)
 
     def transform_std(self, X):
@@ -320,7 +447,10 @@ class VAETransformer(_NeuralReducer):
         """
         check_is_fitted(self)
         Xv = self._validate(X, reset=False)
-        (S,) = self._blocks(Xv, lambda x: (torch.exp(0.5 * self.module_.encode(x)[1]),))
+        (S,) = self._blocks(
+            Xv,
+            lambda x: (torch.exp(0.5 * self.module_.encode(self._standardize(x))[1]),),
+        )
         return like_input(self._cast(S, Xv), X)
 
     @validate_params(
@@ -400,13 +530,24 @@ class VAETransformer(_NeuralReducer):
         self._check_X(X)
         K = n_importance_samples
         k = self.n_components_
-        generator = torch.Generator().manual_seed(self._score_seed)
-        # The same K noise vectors for every sample: scores do not depend on
-        # which other samples are scored alongside, or in what order.
-        eps = torch.randn(K, 1, k, generator=generator).to(self._device)
-        likelihood, variance = self.likelihood, float(self.gaussian_variance)
+        likelihood = self.likelihood
+        variance = None  # a Bernoulli's
+        if self._learns_variance():
+            variance = self.module_.observation_variance()
+        elif likelihood == "gaussian":
+            variance = float(self.gaussian_variance)
+        # The density of X, not of the standardised data the model sees: the
+        # change of variables x = scale_ * x' + mean_ costs log(scale_) per feature.
+        log_jacobian = X.shape[1] * math.log(self.scale_)
 
         def bound(x):
+            # Each row's noise is a function of the row itself: a sample's score
+            # does not depend on its companions or their order, and the Monte
+            # Carlo errors of different samples are independent, so they
+            # average out in score().
+            noise = row_noise(x.cpu().numpy(), K, k, self._score_seed)
+            eps = torch.from_numpy(noise).to(x.device)  # (K, rows, k)
+            x = self._standardize(x)
             mean, logvar = self.module_.encode(x)
             z = torch.addcmul(mean, torch.exp(0.5 * logvar), eps)  # (K, rows, k)
             out = self.module_.decode(z.reshape(-1, k)).reshape(K, *x.shape)
@@ -419,4 +560,4 @@ class VAETransformer(_NeuralReducer):
 
         # Keep a block's K decoded copies near the size of a K = 1 block.
         rows = max(16, self._block_rows // K)
-        return self._blocks(X, bound, rows=rows)[0].astype(np.float64)
+        return self._blocks(X, bound, rows=rows)[0].astype(np.float64) - log_jacobian

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
 
 from skvae import AutoencoderTransformer, VAETransformer, _training
 from skvae._modules import Autoencoder, build
@@ -41,6 +42,14 @@ class _Objective:
         return values[0] + values[1]
 
 
+def _plan(max_epochs, **options):
+    """A constant-rate plan; the rate is the optimizer's own."""
+    return _training.TrainingPlan(
+        **{"batch_size": 16, "learning_rate": 1e-2, **options},
+        max_epochs=max_epochs,
+    )
+
+
 def _setup(seed=0):
     g = torch.Generator().manual_seed(seed)
     module = build(Autoencoder, 8, 2, (16,), "relu", generator=g)
@@ -50,9 +59,7 @@ def _setup(seed=0):
 
 def test_train_reduces_the_loss_and_reports():
     module, opt, X, g = _setup()
-    result = _training.train(
-        module, opt, X, _Objective(), batch_size=16, max_epochs=20, generator=g
-    )
+    result = _training.train(module, opt, X, _Objective(), _plan(20), generator=g)
     assert result.n_epochs == 20 == len(result.loss_curve) == len(result.history)
     assert result.loss_curve[-1] < result.loss_curve[0]
     assert set(result.history[0]) == {"epoch", "loss", "reconstruction", "kl", "time"}
@@ -66,16 +73,14 @@ def test_adam_is_fused_where_supported():
 @pytest.mark.parametrize("term", ["reconstruction", "kl"])
 def test_divergence_names_the_term_and_restores_the_last_good_weights(term):
     module, opt, X, g = _setup()
-    _training.train(
-        module, opt, X, _Objective(), batch_size=16, max_epochs=2, generator=g
-    )
+    _training.train(module, opt, X, _Objective(), _plan(2), generator=g)
     before = [p.detach().clone() for p in module.parameters()]
     with pytest.raises(
         ValueError, match=rf"the {term} term became non-finite.*epoch 3"
     ):
         _training.train(
-            module, opt, X, _Objective(term, nan_epoch=2), batch_size=16,
-            max_epochs=5, generator=g, first_epoch=2,
+            module, opt, X, _Objective(term, nan_epoch=2), _plan(5, first_epoch=2),
+            generator=g,
         )  # fmt: skip
     for p, b in zip(module.parameters(), before, strict=True):
         assert torch.equal(p, b)
@@ -133,6 +138,7 @@ def test_tol_and_n_iter_no_change_stop_like_sklearn_mlp(digits_small):
     X, _ = digits_small
     ae = AutoencoderTransformer(
         hidden_layer_sizes=(16,),
+        learning_rate="constant",
         max_iter=50,
         tol=1e9,
         n_iter_no_change=3,
@@ -142,7 +148,38 @@ def test_tol_and_n_iter_no_change_stop_like_sklearn_mlp(digits_small):
     assert ae.n_iter_ == 5
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        AutoencoderTransformer(hidden_layer_sizes=(4,), max_iter=50, tol=1e9).fit(X)
+        AutoencoderTransformer(
+            hidden_layer_sizes=(4,), learning_rate="constant", max_iter=50, tol=1e9
+        ).fit(X)
+    with pytest.warns(ConvergenceWarning, match="maximum iterations"):
+        AutoencoderTransformer(
+            hidden_layer_sizes=(4,), learning_rate="constant", max_iter=2, tol=0
+        ).fit(X)
+
+
+def test_one_cycle_lr_is_torchs_one_cycle_schedule():
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    reference = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=57)
+    for step in range(57):
+        expected = opt.param_groups[0]["lr"]
+        assert _training.one_cycle_lr(step, 57, 0.1) == pytest.approx(expected)
+        opt.step()
+        reference.step()
+
+
+def test_the_one_cycle_schedule_is_the_stopping_rule(digits_small):
+    X, _ = digits_small
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning: the schedule ended
+        ae = AutoencoderTransformer(
+            hidden_layer_sizes=(8,), max_iter=7, tol=1e9, batch_size=100,
+            learning_rate_init=0.01, random_state=0,
+        ).fit(X)  # fmt: skip
+    assert ae.n_iter_ == 7  # tol does not stop a schedule
+    # The optimizer took the schedule's rates: its last step used the last one.
+    last_lr = ae._optimizer_state["param_groups"][0]["lr"]
+    assert last_lr == pytest.approx(_training.one_cycle_lr(27, 28, 0.01))
+    assert last_lr < 0.01 / 1e4
 
 
 def test_early_stopping_tracks_and_restores_the_best_validation_epoch(
@@ -279,8 +316,7 @@ def test_best_validation_epoch_is_chosen_after_the_warmup():
         opt,
         X[:80],
         _WarmupObjective(),
-        batch_size=16,
-        max_epochs=6,
+        _plan(6),
         generator=g,
         X_val=X[80:],
     )
@@ -308,8 +344,9 @@ def test_early_stopping_restores_the_best_validation_weights():
     # the last one and restoring it is observable.
     opt = _training.make_optimizer(module.parameters(), 0.3)
     result = _training.train(
-        module, opt, X[:80], _Objective(), batch_size=8, max_epochs=12,
-        generator=g, X_val=X[80:], tol=-np.inf, n_iter_no_change=100,
+        module, opt, X[:80], _Objective(),
+        _plan(12, batch_size=8, tol=-np.inf, n_iter_no_change=100),
+        generator=g, X_val=X[80:],
     )  # fmt: skip
     losses = result.validation_losses
     assert int(np.argmin(losses)) < len(losses) - 1
