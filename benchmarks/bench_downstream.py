@@ -221,6 +221,7 @@ def image_models(args):
         ("VAETransformer(2)", neural(VAE, 2, args), {"accuracy": 0.81}),
         ("AutoencoderTransformer(16)", neural(AE, 16, args), {"accuracy": 0.965}),
         ("VAETransformer(16)", neural(VAE, 16, args), {"accuracy": 0.965}),
+        ("PCAReducer(2)", lambda: PCAReducer(2, random_state=args.random_state), {}),
         ("sklearn PCA(16)", lambda: PCA(16, random_state=args.random_state), {}),
         ("PCAReducer(16)", lambda: PCAReducer(16, random_state=args.random_state), {}),
         (
