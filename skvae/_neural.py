@@ -98,8 +98,10 @@ class _NeuralReducer(BaseReducer):
     def partial_fit(self, X, y=None):
         """One pass over ``X`` (one epoch), continuing from the current weights.
 
-        The first call initialises the network. ``early_stopping``,
-        ``max_iter``, ``tol`` and ``n_iter_no_change`` are ignored.
+        The first call initialises the network. Each call trains one epoch
+        at the constant rate ``learning_rate_init``: ``learning_rate``,
+        ``early_stopping``, ``max_iter``, ``tol`` and ``n_iter_no_change``
+        are ignored.
 
         Parameters
         ----------

@@ -160,7 +160,9 @@ class VAETransformer(_NeuralReducer):
     validation_fraction : float, default=0.1
         Share of the data held out for ``early_stopping``.
     warm_start : bool, default=False
-        Continue from the previous fit's weights and optimizer state.
+        Continue from the previous fit's weights and optimizer state (with
+        ``learning_rate="one_cycle"``, through a new cycle of ``max_iter``
+        epochs).
     precision : {"auto", "float32", "bfloat16"}, default="auto"
         The precision of the training's matrix products (through
         :func:`torch.autocast`; weights, optimizer and losses stay float32).
