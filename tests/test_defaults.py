@@ -55,5 +55,7 @@ def test_defaults_fit_cleanly_and_beat_pca_downstream(Reducer, data, request):
 def test_defaults_are_bitwise_reproducible(tabular_split):
     X_train = tabular_split[0][:500]
     fits = [VAETransformer(n_components=2, random_state=3).fit(X_train) for _ in "ab"]
-    np.testing.assert_array_equal(fits[0].transform(X_train), fits[1].transform(X_train))
+    np.testing.assert_array_equal(
+        fits[0].transform(X_train), fits[1].transform(X_train)
+    )
     assert fits[0].loss_curve_ == fits[1].loss_curve_
