@@ -267,19 +267,20 @@ class VAETransformer(_NeuralReducer):
     it was. Scale the data or lower ``learning_rate_init``.
 
     *Posterior collapse.* If no latent dimension is active after fitting, a
-    :class:`PosteriorCollapseWarning` is emitted: lower ``kl_weight`` (or
-    ``gaussian_variance``), or use ``kl_warmup``.
+    :class:`PosteriorCollapseWarning` is emitted: lower ``kl_weight``, use
+    ``kl_warmup`` or train longer; with a fixed ``gaussian_variance``, use a
+    smaller one or ``"learned"``.
 
     Examples
     --------
     >>> from sklearn.datasets import load_digits
     >>> from skvae import VAETransformer
     >>> X, _ = load_digits(return_X_y=True)
-    >>> vae = VAETransformer(
-    ...     n_components=2, likelihood="bernoulli", max_iter=2, random_state=0
-    ... ).fit(X / 16)
-    >>> vae.transform(X[:3] / 16).shape
+    >>> vae = VAETransformer(n_components=2, max_iter=20, random_state=0).fit(X)
+    >>> vae.transform(X[:3]).shape
     (3, 2)
+    >>> vae.n_active_units_
+    2
     >>> vae.sample(4, random_state=0).shape
     (4, 64)
     """
