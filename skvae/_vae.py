@@ -38,6 +38,10 @@ class _VAEObjective:
         self.kl_warmup = kl_warmup
         # The loss rises with the weight: no convergence check until it is full.
         self.warmup_epochs = kl_warmup
+        # A calibrated decoder's squared residuals over the current training
+        # epoch: (epoch, sum per feature, rows). Held-out batches are scored
+        # with the variance they give, the model's, not with their own optimum.
+        self._residuals = None
 
     def weight(self, epoch):
         """The KL weight of (0-based) ``epoch``: linear warm-up, then ``kl_weight``."""
@@ -52,7 +56,9 @@ class _VAEObjective:
             mean.shape, generator=generator, device=mean.device, dtype=mean.dtype
         )
         out = module.decode(torch.addcmul(mean, torch.exp(0.5 * logvar), eps)).float()
-        variance = self._variance(out, xb) if self.likelihood == "gaussian" else None
+        variance = None  # a Bernoulli's
+        if self.likelihood == "gaussian":
+            variance = self._variance(out, xb, epoch, module.training)
         recon = -_log_likelihood(self.likelihood, variance, out, xb, "mean")
         kl = _losses.gaussian_kl_standard(mean, logvar, "mean")
         loss = recon + self.weight(epoch) * kl
@@ -61,17 +67,31 @@ class _VAEObjective:
     def total(self, values, epoch):
         return values[0] + self.weight(epoch) * values[1]
 
-    def _variance(self, out, x):
-        """The fixed variance, or the batch's maximum-likelihood one.
+    def _variance(self, out, x, epoch, training):
+        """The fixed variance, or the calibrated one.
 
         A calibrated decoder's variance is always at its optimum given the
         network, the mean squared residual (the "optimal sigma" of Rybkin et
         al., 2021): it needs no learning rate and never lags behind the
-        reconstruction. Its gradient is zero there, so it is detached.
+        reconstruction. Its gradient is zero there, so it is detached. A
+        training batch uses its own optimum; a held-out batch (validation)
+        uses the optimum over the training epoch so far, as the fitted model
+        will, so that validation losses are held-out negative ELBOs and show
+        overfitting.
         """
         if not isinstance(self.variance, str):
             return self.variance
         squared = (x - out).detach().square()
+        if training:
+            # The batch's own optimum, and the epoch's sums for held-out batches.
+            per_feature = squared.sum(0)
+            if self._residuals is None or self._residuals[0] != epoch:
+                self._residuals = (epoch, torch.zeros_like(per_feature), 0)
+            _, total, rows = self._residuals
+            self._residuals = (epoch, total + per_feature, rows + x.shape[0])
+        elif self._residuals is not None:
+            _, total, rows = self._residuals
+            squared = (total / rows)[None]  # the training epoch's, as one row
         ml = squared.mean() if self.variance == "learned" else squared.mean(0)
         return ml.clamp(min=MIN_VARIANCE)
 

@@ -265,3 +265,33 @@ def test_training_objective_is_the_per_sample_mean_of_the_losses(variance):
     assert float(loss.detach()) == pytest.approx(
         float(-log_px.mean() + 0.3 * kl.mean()), 1e-5
     )
+
+
+@pytest.mark.parametrize("variance", ["learned", "learned_per_feature"])
+def test_held_out_batches_are_scored_with_the_training_variance(variance):
+    # Validation (early stopping) must score the model, whose variance comes
+    # from the training residuals, not each held-out batch at its own optimum,
+    # which would hide the overfitting of the variance.
+    g = torch.Generator().manual_seed(0)
+    X_train, X_val = torch.rand(60, 6, generator=g), torch.rand(40, 6, generator=g)
+    vae = VAETransformer(hidden_layer_sizes=(5,), gaussian_variance=variance)
+    vae._check_params()
+    module = vae._build_module(6, torch.Generator().manual_seed(0))
+    objective = vae._objective()
+
+    def decoded(X, seed):
+        with torch.no_grad():
+            mean, logvar = module.encode(X)
+            eps = torch.randn(mean.shape, generator=torch.Generator().manual_seed(seed))
+            return module.decode(mean + torch.exp(0.5 * logvar) * eps).numpy()
+
+    module.train()
+    objective(module, X_train, 3, torch.Generator().manual_seed(1))
+    squared = (X_train.numpy() - decoded(X_train, 1)) ** 2
+    train_var = squared.mean() if variance == "learned" else squared.mean(0)
+    module.eval()
+    _, terms = objective(module, X_val, 3, torch.Generator().manual_seed(2))
+    expected = -stats.norm.logpdf(
+        X_val.numpy(), decoded(X_val, 2), np.sqrt(train_var)
+    ).sum(1)
+    assert float(terms[0]) == pytest.approx(expected.mean(), rel=1e-5)
