@@ -276,10 +276,15 @@ class _NeuralReducer(BaseReducer):
         return mean, scale if np.isfinite(scale) and scale > 0 else 1.0
 
     def _standardize(self, X):
-        """``(X - mean_) / scale_`` of a tensor, in its dtype and on its device."""
-        return (X - torch.as_tensor(self.mean_, dtype=X.dtype, device=X.device)) / (
-            self.scale_
-        )
+        """``(X - mean_) / scale_`` of a tensor, in its dtype and on its device.
+
+        ``X`` itself where the model uses X as it is (zero means, scale 1):
+        training would otherwise hold a second copy of the data for nothing.
+        """
+        if self.scale_ == 1.0 and not np.any(self.mean_):
+            return X
+        mean = torch.as_tensor(self.mean_, dtype=X.dtype, device=X.device)
+        return (X - mean) / self.scale_
 
     def _destandardize(self, X):
         """The inverse of :meth:`_standardize`."""

@@ -302,7 +302,7 @@ def train(
             epoch = plan.first_epoch + i
             start = time.perf_counter()
             record = _train_epoch(
-                module, optimizer, X, objective, plan, epoch, generator
+                module, params, optimizer, X, objective, plan, epoch, generator
             )
             if validate is not None:
                 record.update(validate(epoch))
@@ -329,9 +329,12 @@ def train(
     return result
 
 
-def _train_epoch(module, optimizer, X, objective, plan, epoch, generator):
-    """Run one epoch; return its history record, or raise on divergence."""
-    params = [p for p in module.parameters() if p.requires_grad]
+def _train_epoch(module, params, optimizer, X, objective, plan, epoch, generator):
+    """Run one epoch; return its history record, or raise on divergence.
+
+    ``params`` are the module's trainable parameters, which the NaN guard
+    checks and restores.
+    """
     last_good = [p.detach().clone() for p in params]
     epoch_terms, batch_terms = run_epoch(
         module, optimizer, X, objective, plan, epoch=epoch, generator=generator
