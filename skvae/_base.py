@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from abc import ABCMeta, abstractmethod
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import (
@@ -132,6 +133,68 @@ class BaseReducer(
         """
         return float(np.mean(self.score_samples(X)))
 
+    # The paths ``interpolate`` can take; the VAE adds "spherical".
+    _interpolation_paths = ("linear",)
+
+    def interpolate(self, x_a, x_b, n_steps=10, *, path="linear"):
+        """Decode the path between the codes of two inputs.
+
+        Both inputs are encoded with :meth:`transform`, ``n_steps`` points
+        are spaced evenly along the path between the two codes, and each is
+        decoded with :meth:`inverse_transform`. The first and last points
+        are the reconstructions of ``x_a`` and ``x_b``.
+
+        Parameters
+        ----------
+        x_a, x_b : array-like of shape (n_features,) or (1, n_features)
+            The two inputs.
+        n_steps : int, default=10
+            Number of points on the path, both ends included; at least 2.
+        path : {"linear", "spherical"}, default="linear"
+            ``"linear"`` spaces the points evenly on the segment between the
+            codes. ``"spherical"`` (VAE only) follows the great circle
+            between them (Shoemake's slerp, as White, 2016, proposes for a
+            Gaussian prior), which keeps the points at the distance from
+            the origin the prior expects rather than cutting through its
+            low-density centre.
+
+        Returns
+        -------
+        X_path : ndarray of shape (n_steps, n_features_in_)
+            The decoded points, from ``x_a``'s reconstruction to ``x_b``'s.
+        """
+        check_is_fitted(self)
+        if path not in self._interpolation_paths:
+            raise ValueError(
+                f"path must be one of {list(self._interpolation_paths)} for "
+                f"{type(self).__name__}, got {path!r}."
+            )
+        if not (
+            isinstance(n_steps, Integral)
+            and not isinstance(n_steps, bool)
+            and n_steps >= 2
+        ):
+            raise ValueError(
+                f"n_steps must be an integer of at least 2, got {n_steps!r}."
+            )
+        ends = []
+        for name, x in (("x_a", x_a), ("x_b", x_b)):
+            x = np.asarray(to_numpy(x))
+            if x.ndim == 1:
+                x = x[np.newaxis]
+            if x.ndim != 2 or x.shape[0] != 1:
+                raise ValueError(
+                    f"{name} must be one sample, of shape (n_features,) or "
+                    f"(1, n_features); got shape {x.shape}."
+                )
+            ends.append(x)
+        codes = self.transform(np.vstack(ends))
+        z_a, z_b = codes.astype(np.float64)
+        t = np.linspace(0.0, 1.0, n_steps)[:, np.newaxis]
+        Z = _slerp(z_a, z_b, t) if path == "spherical" else (1 - t) * z_a + t * z_b
+        # In the inputs' floating dtype, as transform and inverse_transform are.
+        return self.inverse_transform(Z.astype(codes.dtype))
+
     @property
     def _n_features_out(self):
         return self.n_components_
@@ -149,3 +212,14 @@ class BaseReducer(
 
     @abstractmethod
     def _score_samples(self, X): ...
+
+
+def _slerp(z_a, z_b, t):
+    """Points ``t`` (a column of values in [0, 1]) along the great circle from
+    ``z_a`` to ``z_b``; the segment where the two are (anti)parallel."""
+    norms = np.linalg.norm(z_a) * np.linalg.norm(z_b)
+    cos = np.dot(z_a, z_b) / norms if norms > 0 else 1.0
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if np.sin(omega) < 1e-6:
+        return (1 - t) * z_a + t * z_b
+    return (np.sin((1 - t) * omega) * z_a + np.sin(t * omega) * z_b) / np.sin(omega)

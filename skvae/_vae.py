@@ -316,6 +316,7 @@ class VAETransformer(_NeuralReducer):
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],
     }
     _module_class = VariationalAutoencoder
+    _interpolation_paths = ("linear", "spherical")
 
     def __init__(
         self,

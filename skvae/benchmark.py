@@ -267,7 +267,7 @@ def compare_reducers(
         for name, r in reducers.items()
     ]
     rows = []
-    for labels, split, metrics, scores in _run(
+    for labels, split, metrics, scores, _ in _run(
         configs, plan, estimators, scoring, n_jobs, verbose, "compare_reducers"
     ):
         for name, score, seconds in scores:
@@ -296,6 +296,7 @@ def compare_reducers(
         "vae": [VAETransformer, None],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "estimator": [HasMethods(["fit"]), None],
+        "return_estimators": ["boolean"],
     },
     prefer_skip_nested_validation=False,
 )
@@ -313,6 +314,7 @@ def kl_path(
     n_jobs=None,
     verbose=0,
     random_state=None,
+    return_estimators=False,
     as_frame="auto",
 ):
     """Fit one VAE at several KL weights and measure what each weight gives.
@@ -360,6 +362,9 @@ def kl_path(
         the log lines to the bar.
     random_state : int, RandomState instance or None, default=None
         Seeds the default VAE and the default split.
+    return_estimators : bool, default=False
+        Add an ``estimator`` column holding each row's fitted VAE, for
+        instance for :func:`skvae.plotting.plot_kl_sweep`.
     as_frame : bool or "auto", default="auto"
         Return a :class:`pandas.DataFrame` (True), a list of dicts (False), or
         a DataFrame when pandas can be imported ("auto").
@@ -424,7 +429,7 @@ def kl_path(
         for w in weights
     ]
     rows = []
-    for labels, split, metrics, scores in _run(
+    for labels, split, metrics, scores, fitted in _run(
         configs, plan, estimators, None, n_jobs, verbose, "kl_path"
     ):
         rows.append(
@@ -439,7 +444,10 @@ def kl_path(
                 "fit_seconds": metrics["fit_seconds"],
             }
         )
-    return _output(rows, KL_PATH_COLUMNS, as_frame)
+        if return_estimators:
+            rows[-1]["estimator"] = fitted
+    columns = (*KL_PATH_COLUMNS, "estimator") if return_estimators else KL_PATH_COLUMNS
+    return _output(rows, columns, as_frame)
 
 
 # --------------------------------------------------------------------------
@@ -568,12 +576,12 @@ def _run(configs, plan, estimators, scoring, n_jobs, verbose, description):
         for _, reducer, _, train, test in tasks
     )
     with _progress(len(tasks), verbose, description) as advance:
-        for (labels, _, split, _, _), (metrics, scores) in zip(
+        for (labels, _, split, _, _), (metrics, scores, fitted) in zip(
             tasks, results, strict=True
         ):
             what = ", ".join(f"{key}={value}" for key, value in labels.items())
             advance(f"{what}, split {split}: fit in {metrics['fit_seconds']:.2f} s")
-            yield labels, split, metrics, scores
+            yield labels, split, metrics, scores, fitted
 
 
 def _fit_and_evaluate(
@@ -581,8 +589,9 @@ def _fit_and_evaluate(
 ):
     """Fit a clone of ``reducer`` on one split and measure it.
 
-    Returns ``(metrics, scores)``: a dict of the reducer's measurements and a
-    list of ``(estimator name, score, seconds)``.
+    Returns ``(metrics, scores, reducer)``: a dict of the reducer's
+    measurements, a list of ``(estimator name, score, seconds)`` and the
+    fitted reducer.
     """
     # A clone of its own, so no two tasks (threads, or the sequential
     # backend) ever share a fitted state.
@@ -626,7 +635,7 @@ def _fit_and_evaluate(
             estimator.fit(Z_train, y_train)
             score = float(scorer(estimator, Z_test, y_test))
             scores.append((name, score, time.perf_counter() - start))
-    return metrics, scores
+    return metrics, scores, reducer
 
 
 @contextlib.contextmanager
