@@ -11,10 +11,12 @@ import argparse
 import csv
 import logging
 import math
+import os
 import sys
 import time
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
@@ -30,18 +32,25 @@ ELBO_LEGEND = (
 )
 
 
-def _reducers(n_components, max_iter, random_state):
+def _reducers(n_components, max_iter, random_state, verbose=0):
     """The reducers the demo compares, by name, for one latent size.
 
     The library's defaults: the demo shows what a first call gives.
     """
-    common = dict(max_iter=max_iter, random_state=random_state)
+    common = dict(max_iter=max_iter, random_state=random_state, verbose=verbose)
     return {
         "PCA": PCAReducer(n_components),
         "autoencoder": AutoencoderTransformer(n_components, **common),
-        "VAE, kl_weight=1": VAETransformer(n_components, kl_weight=1.0, **common),
-        "VAE, kl_weight=0.1": VAETransformer(n_components, kl_weight=0.1, **common),
+        "VAE": VAETransformer(n_components, **common),
     }
+
+
+#: The KL weights of the demo's sweep, one per regime. With the calibrated
+#: decoder on digits, 3 squeezes the codes onto the prior (over-regularised,
+#: blurred samples), 1 is the ELBO (well spread), and at 0.01 the codes
+#: spread to four times the prior's width, so that samples from the prior
+#: repeat the few shapes near its centre (autoencoder-like).
+DEMO_KL_WEIGHTS = (3.0, 1.0, 0.01)
 
 
 def _epochs(value):
@@ -49,52 +58,168 @@ def _epochs(value):
     return value if value == "auto" else int(value)
 
 
+def _demo_data(args):
+    """``(X_train, X_test, y_train, y_test, description, image_shape)``."""
+    rng = np.random.RandomState(args.random_state)
+    if args.dataset == "digits":
+        if args.data is not None:
+            raise SystemExit("--data names the MNIST file; digits need none.")
+        X, y = load_digits(return_X_y=True)
+        if args.n_samples is not None and args.n_samples < len(X):
+            keep = rng.choice(len(X), args.n_samples, replace=False)
+            X, y = X[keep], y[keep]
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=0.25, stratify=y, random_state=args.random_state
+        )
+        where = f"digits, {len(X)} images of 8 by 8 pixels, split 75/25"
+        return X_train, X_test, y_train, y_test, where, (8, 8)
+    X_train, y_train = load_mnist(
+        args.data, subset="train", return_X_y=True, download_if_missing=True
+    )
+    X_test, y_test = load_mnist(
+        args.data, subset="test", return_X_y=True, download_if_missing=True
+    )
+    if args.n_samples is not None:
+        train = rng.permutation(len(X_train))[: args.n_samples]
+        test = rng.permutation(len(X_test))[: args.n_samples]
+        X_train, y_train, X_test, y_test = (
+            X_train[train],
+            y_train[train],
+            X_test[test],
+            y_test[test],
+        )
+    where = (
+        f"MNIST, {len(X_train)} training and {len(X_test)} test images of "
+        "28 by 28 pixels"
+    )
+    return X_train, X_test, y_train, y_test, where, (28, 28)
+
+
 def demo(args):
-    """Reduce scikit-learn's digits and classify them downstream with k-NN."""
-    X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=args.random_state
-    )
-    print(
-        f"skvae {__version__} demo: digits, {X.shape[0]} images of {X.shape[1]} pixels"
-    )
+    """Reduce digits (or MNIST) with PCA, an autoencoder and a VAE; write a report."""
+    X_train, X_test, y_train, y_test, where, image_shape = _demo_data(args)
+    print(f"skvae {__version__} demo: {where}")
+    started = time.perf_counter()
 
     pca = PCAReducer().fit(X_train)
     cumulative = np.cumsum(pca.explained_variance_ratio_)
     print("\nPCA explained variance")
-    for k in (2, 5, 10, 20):
-        print(f"  first {k:>2} components: {cumulative[k - 1]:6.1%}")
+    variance_lines = [
+        f"first {k:>2} components: {cumulative[k - 1]:6.1%}"
+        for k in (2, 5, 10, 20)
+        if k <= len(cumulative)
+    ]
     for share in (0.9, 0.95):
         needed = PCAReducer(n_components=share).fit(X_train).n_components_
-        print(f"  {share:.0%} of the variance needs {needed} components")
+        variance_lines.append(f"{share:.0%} of the variance needs {needed} components")
+    for line in variance_lines:
+        print(f"  {line}")
 
     baseline = KNeighborsClassifier().fit(X_train, y_train).score(X_test, y_test)
-    print(f"\nk-NN test accuracy on all {X.shape[1]} pixels: {baseline:.3f}")
+    print(f"\nk-NN test accuracy on all {X_train.shape[1]} pixels: {baseline:.3f}")
     print(
         "\nOn the test images: k-NN accuracy in the latent space, the share of "
         "variance\nthe reconstruction keeps (R²), and the VAE's ELBO (KL weight 1)."
     )
     print(ELBO_LEGEND)
-    print(
-        "\n| reducer | latent size | k-NN accuracy | reconstruction R² | ELBO (nats) "
-        "| fit (s) |"
-    )
-    print("|---|---|---|---|---|---|")
-    for n_components in args.components:
-        for name, reducer in _reducers(
-            n_components, args.max_iter, args.random_state
-        ).items():
+    columns = [
+        "reducer",
+        "latent size",
+        "k-NN accuracy",
+        "reconstruction R²",
+        "ELBO (nats)",
+        "fit (s)",
+    ]
+    print("\n| " + " | ".join(columns) + " |")
+    print("|---" * len(columns) + "|")
+    table, fitted = [], {}
+    components = list(dict.fromkeys(args.components))
+    # The figures show two-dimensional latent spaces, fitted here if the table
+    # does not already hold them.
+    sizes = components if (2 in components or args.no_report) else [*components, 2]
+    for n_components in sizes:
+        reducers = _reducers(n_components, args.max_iter, args.random_state, 1)
+        for name, reducer in reducers.items():
             pipe = Pipeline([("reduce", reducer), ("knn", KNeighborsClassifier())])
             start = time.perf_counter()
             pipe.fit(X_train, y_train)
             seconds = time.perf_counter() - start
+            if n_components == 2:
+                fitted[name] = reducer
+            if n_components not in components:
+                continue
             accuracy = pipe.score(X_test, y_test)
             r2 = reconstruction_r2(reducer, X_test)
-            elbo = f"{reducer.score(X_test):.1f}" if name.startswith("VAE") else "-"
-            print(
-                f"| {name} | {n_components} | {accuracy:.3f} | {r2:.3f} | {elbo} "
-                f"| {seconds:.2f} |"
-            )
+            elbo = f"{reducer.score(X_test):.1f}" if name == "VAE" else "-"
+            row = [
+                name,
+                n_components,
+                f"{accuracy:.3f}",
+                f"{r2:.3f}",
+                elbo,
+                f"{seconds:.2f}",
+            ]
+            table.append(row)
+            print("| " + " | ".join(map(str, row)) + " |")
+
+    if args.no_report:
+        return 0
+
+    print(
+        "\nThe KL weight, two latent dimensions: k-NN accuracy and ELBO on the "
+        "test images,\nthe KL divergence of the codes from the prior (nats) "
+        "and the spread of the codes."
+    )
+    sweep_columns = [
+        "kl_weight",
+        "k-NN accuracy",
+        "ELBO (nats)",
+        "KL (nats)",
+        "code std",
+    ]
+    print("\n| " + " | ".join(sweep_columns) + " |")
+    print("|---" * len(sweep_columns) + "|")
+    sweep, sweep_table = {}, []
+    for weight in DEMO_KL_WEIGHTS:
+        vae = fitted["VAE"]
+        if weight != vae.kl_weight:
+            vae = clone(vae).set_params(kl_weight=weight).fit(X_train)
+        sweep[weight] = vae
+        Z_train, Z_test = vae.transform(X_train), vae.transform(X_test)
+        accuracy = KNeighborsClassifier().fit(Z_train, y_train).score(Z_test, y_test)
+        row = [
+            f"{weight:g}",
+            f"{accuracy:.3f}",
+            f"{vae.score(X_test):.1f}",
+            f"{np.sum(vae.kl_per_dimension_):.1f}",
+            ", ".join(f"{s:.2f}" for s in np.std(Z_test, axis=0)),
+        ]
+        sweep_table.append(row)
+        print("| " + " | ".join(row) + " |")
+    try:
+        from ._report import write_demo_report
+    except ImportError as exc:  # matplotlib is an optional extra
+        print(f"\nNo figures or report: {exc}")
+        return 0
+    print("\nDrawing the figures ...")
+    path = write_demo_report(
+        args.out,
+        where=where,
+        data=(X_train, X_test, y_train, y_test),
+        image_shape=image_shape,
+        pca=pca,
+        fitted=fitted,
+        sweep=sweep,
+        variance_lines=variance_lines,
+        table=(columns, table),
+        sweep_table=(sweep_columns, sweep_table),
+        baseline=baseline,
+        random_state=args.random_state,
+    )
+    print(
+        f"\nDone in {time.perf_counter() - started:.0f} s. The report and its "
+        f"figures are in {path.parent}{os.sep}\nOpen {path} in a browser."
+    )
     return 0
 
 
@@ -181,12 +306,34 @@ def main(argv=None):
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help=demo.__doc__)
+    demo_parser.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
+    demo_parser.add_argument(
+        "--data",
+        default=None,
+        help="the MNIST .npz file or its directory (default: the SKVAE_MNIST "
+        "environment variable, conventional places, then a download)",
+    )
     demo_parser.add_argument("--components", type=int, nargs="+", default=[2, 10])
     demo_parser.add_argument(
         "--max-iter",
         type=_epochs,
         default="auto",
         help="training epochs of the neural reducers (default: auto)",
+    )
+    demo_parser.add_argument(
+        "--n-samples",
+        type=int,
+        default=None,
+        help="use this many images (digits) or this many training and test "
+        "images each (MNIST), drawn at random; default: all",
+    )
+    demo_parser.add_argument(
+        "--out",
+        default="skvae-demo",
+        help="the folder for report.html and the figures (default: skvae-demo)",
+    )
+    demo_parser.add_argument(
+        "--no-report", action="store_true", help="print the table only"
     )
     demo_parser.add_argument("--random-state", type=int, default=0)
     demo_parser.set_defaults(run=demo)

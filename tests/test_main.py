@@ -1,22 +1,144 @@
 """The command line and the README's example."""
 
+import base64
+import io
 import re
+import subprocess
+import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
-from skvae.__main__ import main
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+from skvae.__main__ import DEMO_KL_WEIGHTS, main
+
+# The demo's tests train for an epoch or two, too few to leave the prior.
+pytestmark = pytest.mark.filterwarnings("ignore::skvae.PosteriorCollapseWarning")
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+FIGURES = [
+    "scree",
+    "latent_spaces",
+    "reconstructions",
+    "interpolations",
+    "generation",
+    "training_curves",
+    "kl_sweep",
+]
+
+
 def test_demo_prints_variance_and_accuracy(capsys):
-    assert main(["demo", "--components", "2", "--max-iter", "2"]) == 0
+    argv = ["demo", "--components", "2", "--max-iter", "2", "--no-report"]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "PCA explained variance" in out
     rows = re.findall(r"^\| ([^|]+) \| 2 \| (0\.\d+) \|", out, flags=re.MULTILINE)
-    names = [name for name, _ in rows]
-    assert names == ["PCA", "autoencoder", "VAE, kl_weight=1", "VAE, kl_weight=0.1"]
+    assert [name for name, _ in rows] == ["PCA", "autoencoder", "VAE"]
     # Two PCA components of digits separate the classes well above chance.
     assert 0.4 < float(rows[0][1]) < 0.9
+    assert "report" not in out
+
+
+class _Figures(HTMLParser):
+    """The figures of a report: id, embedded PNG and caption."""
+
+    def __init__(self):
+        super().__init__()
+        self.figures, self.tables, self._current = {}, 0, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "figure":
+            self._current = attrs["id"]
+            self.figures[self._current] = {"caption": ""}
+        elif tag == "img" and self._current:
+            self.figures[self._current]["src"] = attrs["src"]
+        elif tag == "table":
+            self.tables += 1
+
+    def handle_data(self, data):
+        if self._current:
+            self.figures[self._current]["caption"] += data
+
+    def handle_endtag(self, tag):
+        if tag == "figure":
+            self._current = None
+
+
+def read_report(folder):
+    parser = _Figures()
+    parser.feed((folder / "report.html").read_text(encoding="utf-8"))
+    return parser
+
+
+def embedded_png(src):
+    prefix = "data:image/png;base64,"
+    assert src.startswith(prefix)
+    return base64.b64decode(src[len(prefix) :])
+
+
+def test_demo_writes_a_self_contained_report(tmp_path, capsys):
+    out = tmp_path / "demo"
+    argv = ["demo", "--components", "2", "--max-iter", "2", "--n-samples", "300"]
+    assert main([*argv, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"Open {out / 'report.html'}" in printed
+    # The sweep's table: one row per weight.
+    for weight in DEMO_KL_WEIGHTS:
+        assert re.search(rf"^\| {weight:g} \| 0\.\d+ \|", printed, re.MULTILINE)
+
+    report = read_report(out)
+    assert list(report.figures) == FIGURES
+    assert report.tables == 2  # the downstream table and the sweep's
+    for name, figure in report.figures.items():
+        png = embedded_png(figure["src"])
+        # The PNG next to the report is the one embedded in it.
+        assert (out / f"{name}.png").read_bytes() == png
+        image = mpimg.imread(io.BytesIO(png), format="png")
+        assert image.shape[0] > 200 and image.shape[1] > 200
+        assert len(figure["caption"]) > 40  # one line of explanation
+    assert "300 images" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_demo_on_mnist_from_a_path(tmp_path, capsys):
+    rng = np.random.RandomState(0)
+    data = tmp_path / "mnist.npz"
+    np.savez(
+        data,
+        X_train=rng.randint(0, 256, (120, 28, 28)).astype(np.uint8),
+        y_train=np.arange(120) % 10,
+        X_test=rng.randint(0, 256, (40, 28, 28)).astype(np.uint8),
+        y_test=np.arange(40) % 10,
+    )
+    out = tmp_path / "report"
+    argv = ["demo", "--dataset", "mnist", "--data", str(data), "--max-iter", "1"]
+    assert main([*argv, "--components", "2", "--out", str(out)]) == 0
+    assert "MNIST, 120 training and 40 test images" in capsys.readouterr().out
+    assert list(read_report(out).figures) == FIGURES
+
+
+def test_demo_without_matplotlib_prints_the_table_and_names_the_extra(tmp_path):
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from skvae.__main__ import main\n"
+        "main(['demo', '--components', '2', '--max-iter', '1', '--n-samples', "
+        f"'120', '--out', {str(tmp_path)!r}])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "| VAE | 2 |" in result.stdout
+    assert 'pip install "skvae[plot]"' in result.stdout
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_demo_rejects_a_data_path_for_digits():
+    with pytest.raises(SystemExit, match="--data names the MNIST file"):
+        main(["demo", "--data", "somewhere.npz"])
 
 
 def test_readme_example_runs():
