@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import logging
 import math
 import os
@@ -133,12 +134,17 @@ def demo(args):
     print("\n| " + " | ".join(columns) + " |")
     print("|---" * len(columns) + "|")
     table, fitted = [], {}
+    # A progress bar per fit with tqdm; without it, verbose would log every
+    # epoch, so the table's rows, printed as they come, are the progress.
+    progress = int(importlib.util.find_spec("tqdm") is not None)
     components = list(dict.fromkeys(args.components))
     # The figures show two-dimensional latent spaces, fitted here if the table
     # does not already hold them.
     sizes = components if (2 in components or args.no_report) else [*components, 2]
     for n_components in sizes:
-        reducers = _reducers(n_components, args.max_iter, args.random_state, 1)
+        reducers = _reducers(
+            n_components, args.max_iter, args.random_state, verbose=progress
+        )
         for name, reducer in reducers.items():
             pipe = Pipeline([("reduce", reducer), ("knn", KNeighborsClassifier())])
             start = time.perf_counter()
