@@ -14,8 +14,15 @@ from pathlib import Path
 # Document the checkout these docs live in, even when another copy of skvae
 # is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Local Sphinx helpers (the gallery's sort key).
+sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
 
 import skvae
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The gallery's figures are drawn off screen.
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 # -- Project -----------------------------------------------------------------
 
@@ -34,10 +41,11 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "numpydoc",
+    "sphinx_gallery.gen_gallery",
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_ext", "Thumbs.db", ".DS_Store"]
 default_role = "literal"
 
 # -- autodoc / autosummary / numpydoc ---------------------------------------
@@ -69,6 +77,36 @@ numpydoc_xref_aliases = {
     "Tensor": "torch.Tensor",
     "Bunch": "sklearn.utils.Bunch",
     "RandomState": "numpy.random.RandomState",
+}
+
+# -- Gallery ----------------------------------------------------------------
+
+# The examples in ../examples run during the build and their figures land in
+# auto_examples/ (generated, not committed). SKVAE_GALLERY_FAST=1, which CI
+# sets, makes every example use the 8x8 digits and few epochs; without it they
+# use MNIST where load_mnist finds it and the library's default epochs.
+#
+# sphinx-gallery runs each example from the examples folder, where
+# load_mnist's lookup relative to the working directory (../shared/data) no
+# longer points beside the checkout; name the checkout's copy explicitly.
+_SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
+if _SHARED_MNIST.is_file():
+    os.environ.setdefault("SKVAE_MNIST", str(_SHARED_MNIST))
+
+sphinx_gallery_conf = {
+    "examples_dirs": str(ROOT / "examples"),
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "within_subsection_order": "gallery_order.StoryOrder",
+    "image_scrapers": ("matplotlib",),
+    "matplotlib_animations": False,
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "show_memory": False,
+    "doc_module": ("skvae",),
+    "reference_url": {"skvae": None},
+    "backreferences_dir": "generated/backreferences",
+    "inspect_global_variables": False,
 }
 
 # -- Cross-references to the libraries skvae builds on -----------------------
