@@ -109,6 +109,17 @@ sphinx_gallery_conf = {
     "inspect_global_variables": False,
 }
 
+# sphinx-gallery reruns only the examples whose source changed, so a build in
+# the other mode (fast or not, MNIST or not) would keep the last one's figures.
+# Rerun everything when the mode differs from the one recorded in the gallery.
+_mode = f"fast={os.environ.get('SKVAE_GALLERY_FAST', '0')} "
+_mode += f"mnist={os.environ.get('SKVAE_MNIST', '')}"
+_mode_file = Path(__file__).resolve().parent / "auto_examples" / ".gallery_mode"
+if not _mode_file.is_file() or _mode_file.read_text() != _mode:
+    sphinx_gallery_conf["run_stale_examples"] = True
+    _mode_file.parent.mkdir(exist_ok=True)
+    _mode_file.write_text(_mode)
+
 # -- Cross-references to the libraries skvae builds on -----------------------
 
 # SKVAE_DOCS_OFFLINE=1 skips fetching the inventories, for builds without a
