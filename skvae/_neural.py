@@ -292,7 +292,11 @@ class _NeuralReducer(BaseReducer):
         return X * self.scale_ + mean
 
     def _architecture_of_params(self):
-        """What the fitted network is built from; it cannot change in a warm start."""
+        """What the fitted network is built from; it cannot change in a warm start.
+
+        ``(n_components, hidden_layer_sizes, activation, standardizes)``, and a
+        subclass may append its module options: ``_rebuild_module`` reads it so.
+        """
         return (
             self.n_components,
             self._hidden_layer_sizes,
@@ -381,28 +385,116 @@ class _NeuralReducer(BaseReducer):
 
     # ---------------------------------------------------------- pickling
 
+    # The state that pickle, joblib, copy.deepcopy, skops.io and skvae.io all
+    # go through holds only Python and NumPy values: the network as the arrays
+    # of its state_dict (rebuilt from ``_architecture`` on load), the
+    # optimizer's moments and the generator's state as arrays, the device and
+    # dtype as names. So a model trained on a GPU loads on a machine without
+    # one, and skops.io needs to trust nothing but skvae's own classes.
+
     def __getstate__(self):
-        state = super().__getstate__()
-        module = state.get("module_")
-        # A model trained on a GPU must unpickle on a machine without one.
-        if module is not None and any(
-            p.device.type != "cpu" for p in module.parameters()
-        ):
-            state["module_"] = copy.deepcopy(module).cpu()
+        state = dict(super().__getstate__())
+        module = state.pop("module_", None)
+        if module is not None:
+            state["_module_weights"] = {
+                name: _to_numpy(t) for name, t in module.state_dict().items()
+            }
+        if "_optimizer_state" in state:
+            state["_optimizer_state"] = _map_arrays(
+                state["_optimizer_state"], torch.Tensor, _to_numpy
+            )
+        if "_generator_state" in state:
+            state["_generator_state"] = _to_numpy(state["_generator_state"])
+        if "_device" in state:
+            state["_device"] = str(state["_device"])
+        if "_dtype" in state:
+            state["_dtype"] = np.dtype(state["_dtype"]).name
         return state
 
     def __setstate__(self, state):
+        state = dict(state)
+        weights = state.pop("_module_weights", None)
+        if "_optimizer_state" in state:
+            state["_optimizer_state"] = _map_arrays(
+                state["_optimizer_state"], np.ndarray, torch.tensor
+            )
+        if "_generator_state" in state:
+            state["_generator_state"] = torch.tensor(
+                np.asarray(state["_generator_state"], dtype=np.uint8)
+            )
+        if "_device" in state:
+            state["_device"] = torch.device(state["_device"])
+        if "_dtype" in state:
+            state["_dtype"] = np.dtype(state["_dtype"])
         super().__setstate__(state)
-        device = getattr(self, "_device", None)
-        if device is not None and device.type == "cuda":
-            # Back to the same GPU where it exists, else stay on the CPU.
-            if (
+        if weights is not None:
+            self.module_ = self._rebuild_module(weights)
+        if hasattr(self, "_device"):
+            # Back to the GPU it was fitted on where this machine has it,
+            # else on the CPU.
+            self._place(self._device, fallback=True)
+
+    def _rebuild_module(self, weights):
+        """The fitted network, on the CPU, from the arrays of its ``state_dict``.
+
+        ``_architecture`` is ``(n_components, hidden_layer_sizes, activation,
+        standardizes[, module options])`` (see ``_architecture_of_params``).
+        """
+        n_components, hidden, activation, _, *options = self._architecture
+        with torch.device("meta"):
+            module = self._module_class(
+                self.n_features_in_,
+                n_components,
+                hidden,
+                activation,
+                **(options[0] if options else {}),
+            )
+        module = module.to_empty(device="cpu")
+        try:
+            module.load_state_dict(
+                {name: torch.tensor(np.asarray(a)) for name, a in weights.items()}
+            )
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{type(self).__name__}: the stored network does not match the "
+                f"architecture it records ({self._architecture!r}): {exc}"
+            ) from None
+        return module.eval()
+
+    def _place(self, device, *, fallback=False):
+        """Move the fitted network to ``device`` and infer there from now on.
+
+        With ``fallback``, a CUDA device this machine lacks means the CPU.
+        """
+        device = torch.device(device)
+        if (
+            fallback
+            and device.type == "cuda"
+            and not (
                 torch.cuda.is_available()
                 and (device.index or 0) < torch.cuda.device_count()
-            ):
-                self.module_.to(device)
-            else:
-                self._device = torch.device("cpu")
+            )
+        ):
+            device = torch.device("cpu")
+        if hasattr(self, "module_"):
+            self.module_.to(device)
+        self._device = device
+
+
+def _to_numpy(tensor):
+    """A CPU NumPy array of ``tensor`` (a view where it already is on the CPU)."""
+    return tensor.detach().cpu().numpy()
+
+
+def _map_arrays(obj, kind, fn):
+    """``obj`` (dicts, lists and tuples) with ``fn`` applied to each ``kind`` in it."""
+    if isinstance(obj, kind):
+        return fn(obj)
+    if isinstance(obj, dict):
+        return {k: _map_arrays(v, kind, fn) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_map_arrays(v, kind, fn) for v in obj)
+    return obj
 
 
 def _state_to_cpu(state):

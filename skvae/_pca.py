@@ -532,6 +532,22 @@ class PCAReducer(BaseReducer):
         self.n_samples_ = int(n_samples)
         self.noise_variance_ = float(noise)
 
+    # ---------------------------------------------------------- pickling
+
+    def __getstate__(self):
+        # Python and NumPy values only (see _NeuralReducer.__getstate__), so
+        # that skops.io needs to trust nothing but this class.
+        state = dict(super().__getstate__())
+        if "_device" in state:
+            state["_device"] = str(state["_device"])
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        if "_device" in state:
+            state["_device"] = torch.device(state["_device"])
+        super().__setstate__(state)
+
     # ------------------------------------------------------- transform etc.
 
     def _transform(self, X):
