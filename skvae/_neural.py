@@ -449,16 +449,20 @@ class _NeuralReducer(BaseReducer):
                 activation,
                 **(options[0] if options else {}),
             )
-        module = module.to_empty(device="cpu")
-        try:
-            module.load_state_dict(
-                {name: torch.tensor(np.asarray(a)) for name, a in weights.items()}
-            )
-        except (RuntimeError, TypeError, ValueError) as exc:
+        # Compared before any memory is allocated: a file that claims a huge
+        # network must also carry its weights.
+        expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        stored = {k: np.shape(a) for k, a in weights.items()}
+        if stored != expected:
             raise ValueError(
                 f"{type(self).__name__}: the stored network does not match the "
-                f"architecture it records ({self._architecture!r}): {exc}"
-            ) from None
+                f"architecture it records ({self._architecture!r}): the arrays "
+                f"have shapes {stored}, the network needs {expected}."
+            )
+        module = module.to_empty(device="cpu")
+        module.load_state_dict(
+            {name: torch.tensor(np.asarray(a)) for name, a in weights.items()}
+        )
         return module.eval()
 
     def _place(self, device, *, fallback=False):

@@ -437,6 +437,18 @@ def test_weights_that_do_not_fit_the_architecture_are_refused(X, tmp_path):
         skio.load(path)
 
 
+def test_a_huge_claimed_network_is_refused_before_allocating_it(X, tmp_path):
+    path = tmp_path / "m.safetensors"
+    skio.save(_fit("ae", X), path)
+    metadata, _ = _read(path)
+    state = json.loads(metadata["state"])
+    # A 10**6-wide hidden layer would take 0.5 TB; the file's weights are small.
+    state["_architecture"]["__tuple__"][1] = {"__tuple__": [10**6]}
+    _rewrite(path, metadata={**metadata, "state": json.dumps(state)})
+    with pytest.raises(ValueError, match="does not match the architecture"):
+        skio.load(path)
+
+
 # ---------------------------------------------- payloads that would run code
 
 
