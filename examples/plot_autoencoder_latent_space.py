@@ -92,5 +92,4 @@ for (a, b), ax in zip(pairs, axes, strict=True):
     j = rng.choice(np.flatnonzero(y_test == b))
     plot_interpolation(ae, X_test[i], X_test[j], n_steps=10, ax=ax)
     ax.set_title(f"{a} to {b}", fontsize=9)
-    ax.set_xlabel("")
 plt.show()

@@ -44,7 +44,7 @@ MAX_ITER = 100 if FAST else "auto"
 # first 100 (all 64 of the digits): their ratios are shares of the *total*
 # variance, so on MNIST the cumulative curve stops short of 1.
 
-ax = plot_scree(PCAReducer(n_components=min(100, X_train.shape[1])).fit(X_train))
+ax = plot_scree(PCAReducer().fit(X_train), n_components=100)
 
 # %%
 # A PCA that keeps every component gives the whole spectrum, and the number

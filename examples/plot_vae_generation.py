@@ -115,7 +115,6 @@ for n, (a, b) in enumerate(pairs):
     for ax, path in zip(axes[2 * n : 2 * n + 2], ["linear", "spherical"], strict=True):
         plot_interpolation(vae, X_test[i], X_test[j], n_steps=10, path=path, ax=ax)
         ax.set_title(f"{a} to {b}, {path}", fontsize=9)
-        ax.set_xlabel("")
 
 # %%
 # Training curves

@@ -234,8 +234,10 @@ def plot_interpolation(
     width = ax.images[0].get_array().shape[1]
     centres = _tile_centres(len(strip), width)
     ax.set_xticks([centres[0], centres[-1]], ["A", "B"])
-    ax.set_xlabel(f"inputs A and B at the ends, {n_steps} decoded points between")
-    ax.set_title(f"{type(reducer).__name__}: {path} interpolation")
+    ax.set_title(
+        f"{type(reducer).__name__}: {path} interpolation, {n_steps} decoded "
+        "points between inputs A and B"
+    )
     return ax
 
 
@@ -367,17 +369,20 @@ def plot_training_curves(reducer, *, axes=None):
         )
     terms = ["reconstruction", "kl"] if "kl" in history[0] else ["reconstruction"]
     titles = {"reconstruction": "reconstruction", "kl": "KL divergence"}
-    if isinstance(reducer, VAETransformer):
-        units = "nats per sample"
+    if not isinstance(reducer, VAETransformer):
+        units = "loss per feature (standardised X)"
+    elif reducer._standardizes():
+        # Training sees standardised X; scores add back the change of units.
+        units = "nats per sample (standardised X)"
     else:
-        units = "loss per feature (standardised units)"
+        units = "nats per sample"
     axes = _panels(axes, len(terms), figsize=(5 * len(terms), 3.5))
-    epochs = [record["epoch"] + 1 for record in history]
+    epochs = [record["epoch"] for record in history]  # counted from 1
     for ax, term in zip(axes, terms, strict=True):
         ax.plot(epochs, [record[term] for record in history], label="training")
         # Epochs of a warm start without early stopping have no validation.
         validated = [
-            (r["epoch"] + 1, r[f"validation_{term}"])
+            (r["epoch"], r[f"validation_{term}"])
             for r in history
             if f"validation_{term}" in r
         ]
@@ -390,7 +395,7 @@ def plot_training_curves(reducer, *, axes=None):
     return axes
 
 
-def plot_scree(pca, *, ax=None):
+def plot_scree(pca, *, n_components=None, ax=None):
     """PCA's explained variance: each component's share, and their sum.
 
     Bars give ``explained_variance_ratio_`` per component; the line, on the
@@ -404,6 +409,9 @@ def plot_scree(pca, *, ax=None):
     pca : fitted PCAReducer
         Or :class:`sklearn.decomposition.PCA`; fit it with all components
         (``n_components=None``) to see the whole spectrum.
+    n_components : int, default=None
+        Draw the first this many components (all by default); the
+        cumulative share still counts every component of the fit.
     ax : matplotlib Axes, default=None
 
     Returns
@@ -418,6 +426,8 @@ def plot_scree(pca, *, ax=None):
             "needs a fitted PCA."
         )
     ratio = np.asarray(pca.explained_variance_ratio_)
+    if n_components is not None:
+        ratio = ratio[: _positive(n_components, "n_components")]
     components = np.arange(1, len(ratio) + 1)
     ax = _axes(ax)
     ax.bar(components, ratio, color="C0", label="each component")

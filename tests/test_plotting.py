@@ -138,7 +138,7 @@ def test_interpolation_strip_holds_the_inputs_and_the_decoded_path(vae2, digits_
         np.testing.assert_allclose(tile(ax, 0, j + 1), path[j].reshape(8, 8))
     np.testing.assert_allclose(tile(ax, 0, 6), X[1].reshape(8, 8))
     assert [t.get_text() for t in ax.get_xticklabels()] == ["A", "B"]
-    assert "spherical" in ax.get_title()
+    assert "spherical interpolation, 5 decoded points" in ax.get_title()
 
 
 def test_samples_fill_a_square_grid(vae2, fitted_ae):
@@ -182,7 +182,9 @@ def test_training_curves_of_a_vae_split_reconstruction_and_kl(vae2):
             validation.get_ydata(), [r[f"validation_{term}"] for r in vae2.history_]
         )
         assert validation.get_linestyle() == "--"
-        assert len(train.get_xdata()) == vae2.n_iter_
+        # Epochs are counted from 1, as n_iter_ counts them.
+        np.testing.assert_array_equal(train.get_xdata(), np.arange(1, vae2.n_iter_ + 1))
+        np.testing.assert_array_equal(validation.get_xdata(), train.get_xdata())
     assert "KL" in axes[1].get_title()
 
 
@@ -206,6 +208,12 @@ def test_scree_draws_each_share_and_their_sum(cls, digits_small):
     (twin,) = [other for other in ax.figure.axes if other is not ax]
     np.testing.assert_allclose(
         twin.get_lines()[0].get_ydata(), np.cumsum(pca.explained_variance_ratio_)
+    )
+    ax = plot_scree(pca, n_components=5)
+    assert len(ax.patches) == 5
+    (twin,) = [other for other in ax.figure.axes if other is not ax]
+    np.testing.assert_allclose(
+        twin.get_lines()[0].get_ydata(), np.cumsum(pca.explained_variance_ratio_)[:5]
     )
     with pytest.raises(TypeError, match="explained_variance_ratio_"):
         plot_scree(AutoencoderTransformer(**TINY).fit(X))
