@@ -44,13 +44,13 @@ MAX_ITER = 100 if FAST else "auto"
 # first 100 (all 64 of the digits): their ratios are shares of the *total*
 # variance, so on MNIST the cumulative curve stops short of 1.
 
-ax = plot_scree(PCAReducer().fit(X_train), n_components=100)
+pca = PCAReducer().fit(X_train)
+ax = plot_scree(pca, n_components=100)
 
 # %%
-# A PCA that keeps every component gives the whole spectrum, and the number
-# of components each share of the variance takes.
+# The same PCA, which kept every component, gives the number of components
+# each share of the variance takes.
 
-pca = PCAReducer().fit(X_train)
 ratio = np.cumsum(pca.explained_variance_ratio_)
 for share in (0.5, 0.8, 0.9, 0.95, 0.99):
     print(
