@@ -47,27 +47,18 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
-from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 
 from skvae import PCAReducer, VAETransformer
 from skvae.benchmark import kl_path
-from skvae.datasets import load_digits, load_mnist
+from skvae.datasets import load_train_test
 from skvae.plotting import plot_kl_sweep
 
 # MNIST where it is found, the 8x8 digits otherwise; SKVAE_GALLERY_FAST=1 (the
 # docs build in CI) takes the digits and few epochs.
 FAST = os.environ.get("SKVAE_GALLERY_FAST", "0") not in ("", "0")
-try:
-    if FAST:
-        raise FileNotFoundError("fast mode: use the digits")
-    X_train, y_train = load_mnist(return_X_y=True)
-    X_test, y_test = load_mnist(subset="test", return_X_y=True)
-except FileNotFoundError:
-    X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=0
-    )
+data = load_train_test("digits" if FAST else "mnist", fallback="digits")
+X_train, X_test, y_train, y_test = data.X_train, data.X_test, data.y_train, data.y_test
 MAX_ITER = 100 if FAST else "auto"
 
 # %%

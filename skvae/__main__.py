@@ -18,13 +18,12 @@ import time
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 
 from . import AutoencoderTransformer, PCAReducer, VAETransformer, __version__
 from .benchmark import COMPARE_COLUMNS, compare_reducers
-from .datasets import load_digits, load_mnist
+from .datasets import load_digits, load_mnist, load_train_test
 from .metrics import reconstruction_r2
 
 ELBO_LEGEND = (
@@ -61,39 +60,26 @@ def _epochs(value):
 
 def _demo_data(args):
     """``(X_train, X_test, y_train, y_test, description, image_shape)``."""
-    rng = np.random.RandomState(args.random_state)
-    if args.dataset == "digits":
-        if args.data is not None:
-            raise SystemExit("--data names the MNIST file; digits need none.")
-        X, y = load_digits(return_X_y=True)
-        if args.n_samples is not None and args.n_samples < len(X):
-            keep = rng.choice(len(X), args.n_samples, replace=False)
-            X, y = X[keep], y[keep]
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=0.25, stratify=y, random_state=args.random_state
-        )
-        where = f"digits, {len(X)} images of 8 by 8 pixels, split 75/25"
-        return X_train, X_test, y_train, y_test, where, (8, 8)
-    X_train, y_train = load_mnist(
-        args.data, subset="train", return_X_y=True, download_if_missing=True
+    if args.dataset == "digits" and args.data is not None:
+        raise SystemExit("--data names the MNIST file; digits need none.")
+    data = load_train_test(
+        args.dataset,
+        path=args.data,
+        download_if_missing=True,
+        random_state=args.random_state,
     )
-    X_test, y_test = load_mnist(
-        args.data, subset="test", return_X_y=True, download_if_missing=True
-    )
+    parts = [data.X_train, data.X_test, data.y_train, data.y_test]
     if args.n_samples is not None:
-        train = rng.permutation(len(X_train))[: args.n_samples]
-        test = rng.permutation(len(X_test))[: args.n_samples]
-        X_train, y_train, X_test, y_test = (
-            X_train[train],
-            y_train[train],
-            X_test[test],
-            y_test[test],
-        )
+        rng = np.random.RandomState(args.random_state)
+        for i in (0, 1):  # at most n_samples rows of each part, drawn at random
+            keep = rng.permutation(len(parts[i]))[: args.n_samples]
+            parts[i], parts[i + 2] = parts[i][keep], parts[i + 2][keep]
+    height, width = data.image_shape
     where = (
-        f"MNIST, {len(X_train)} training and {len(X_test)} test images of "
-        "28 by 28 pixels"
+        f"{'MNIST' if data.name == 'mnist' else data.name}, {len(parts[0])} "
+        f"training and {len(parts[1])} test images of {height} by {width} pixels"
     )
-    return X_train, X_test, y_train, y_test, where, (28, 28)
+    return (*parts, where, data.image_shape)
 
 
 def demo(args):
@@ -330,8 +316,8 @@ def main(argv=None):
         "--n-samples",
         type=int,
         default=None,
-        help="use this many images (digits) or this many training and test "
-        "images each (MNIST), drawn at random; default: all",
+        help="use at most this many training and this many test images, "
+        "drawn at random; default: all",
     )
     demo_parser.add_argument(
         "--out",

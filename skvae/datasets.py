@@ -21,7 +21,7 @@ from sklearn.datasets import fetch_openml, get_data_home
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import StrOptions, validate_params
 
-__all__ = ["load_digits", "load_mnist"]
+__all__ = ["load_digits", "load_mnist", "load_train_test"]
 
 #: Environment variable naming an MNIST ``.npz`` file or a directory holding one.
 MNIST_ENV_VAR = "SKVAE_MNIST"
@@ -209,6 +209,91 @@ def load_mnist(
 
 # --------------------------------------------------------------------------
 # Finding the file.
+
+
+@validate_params(
+    {
+        "name": [StrOptions({"digits", "mnist"})],
+        "path": [str, os.PathLike, None],
+        "fallback": [StrOptions({"digits"}), None],
+        "download_if_missing": ["boolean"],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def load_train_test(
+    name="digits",
+    *,
+    path=None,
+    fallback=None,
+    download_if_missing=False,
+    random_state=0,
+):
+    """Training and test images of the digits or MNIST, scaled to ``[0, 1]``.
+
+    The data of the demo and the gallery. MNIST keeps its own split (60000
+    training and 10000 test images); the digits are split 75/25, stratified
+    by class and seeded by ``random_state``.
+
+    Parameters
+    ----------
+    name : {"digits", "mnist"}, default="digits"
+    path : str, path-like or None, default=None
+        MNIST's ``.npz`` file or its directory; see :func:`load_mnist`.
+    fallback : {"digits"} or None, default=None
+        Load the digits instead when MNIST is asked for and not found (the
+        returned ``name`` says which was loaded); None raises the
+        :class:`FileNotFoundError`.
+    download_if_missing : bool, default=False
+        Fetch MNIST from OpenML when no local file is found.
+    random_state : int, RandomState instance or None, default=0
+        Seeds the digits' split.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        With ``X_train``, ``X_test`` (float32, one image per row),
+        ``y_train``, ``y_test``, ``name`` ("digits" or "mnist") and
+        ``image_shape`` ((8, 8) or (28, 28)).
+
+    Examples
+    --------
+    >>> from skvae.datasets import load_train_test
+    >>> data = load_train_test("digits")
+    >>> data.X_train.shape, data.X_test.shape, data.image_shape
+    ((1347, 64), (450, 64), (8, 8))
+    """
+    from sklearn.model_selection import train_test_split
+
+    if name == "mnist":
+        try:
+            X_train, y_train = load_mnist(
+                path, return_X_y=True, download_if_missing=download_if_missing
+            )
+            X_test, y_test = load_mnist(path, subset="test", return_X_y=True)
+            return Bunch(
+                X_train=X_train,
+                X_test=X_test,
+                y_train=y_train,
+                y_test=y_test,
+                name="mnist",
+                image_shape=_IMAGE_SHAPE,
+            )
+        except FileNotFoundError:
+            if fallback is None:
+                raise
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=random_state
+    )
+    return Bunch(
+        X_train=X_train,
+        X_test=X_test,
+        y_train=y_train,
+        y_test=y_test,
+        name="digits",
+        image_shape=(8, 8),
+    )
 
 
 def _conventional_places():

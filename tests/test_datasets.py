@@ -381,3 +381,42 @@ def test_download_cache_failure_warns(isolated, fake_openml, monkeypatch):
         X, _ = load_mnist(download_if_missing=True, return_X_y=True)
     assert X.shape == (N_TRAIN, 784)
     assert not (isolated.data_home / "mnist.npz").exists()
+
+
+def test_load_train_test_splits_the_digits_as_scikit_learn_does():
+    from sklearn.datasets import load_digits as sklearn_digits
+    from sklearn.model_selection import train_test_split
+
+    from skvae.datasets import load_train_test
+
+    data = load_train_test("digits", random_state=3)
+    X, y = sklearn_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X / 16, y, test_size=0.25, stratify=y, random_state=3
+    )
+    np.testing.assert_allclose(data.X_train, X_train, rtol=1e-6)
+    np.testing.assert_allclose(data.X_test, X_test, rtol=1e-6)
+    np.testing.assert_array_equal(data.y_train, y_train)
+    np.testing.assert_array_equal(data.y_test, y_test)
+    assert (data.name, data.image_shape) == ("digits", (8, 8))
+
+
+def test_load_train_test_reads_mnist_and_falls_back_only_when_asked(tmp_path):
+    from skvae.datasets import load_train_test
+
+    rng = np.random.RandomState(0)
+    path = tmp_path / "mnist.npz"
+    np.savez(
+        path,
+        X_train=rng.randint(0, 256, (30, 28, 28)).astype(np.uint8),
+        y_train=np.arange(30) % 10,
+        X_test=rng.randint(0, 256, (12, 28, 28)).astype(np.uint8),
+        y_test=np.arange(12) % 10,
+    )
+    data = load_train_test("mnist", path=path)
+    assert data.X_train.shape == (30, 784) and data.X_test.shape == (12, 784)
+    assert (data.name, data.image_shape) == ("mnist", (28, 28))
+    missing = tmp_path / "nowhere.npz"
+    with pytest.raises(FileNotFoundError):
+        load_train_test("mnist", path=missing)
+    assert load_train_test("mnist", path=missing, fallback="digits").name == "digits"

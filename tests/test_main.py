@@ -101,7 +101,8 @@ def test_demo_writes_a_self_contained_report(tmp_path, capsys):
         image = mpimg.imread(io.BytesIO(png), format="png")
         assert image.shape[0] > 200 and image.shape[1] > 200
         assert len(figure["caption"]) > 40  # one line of explanation
-    assert "300 images" in (out / "report.html").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "300 training and 300 test images" in page
 
 
 def test_demo_on_mnist_from_a_path(tmp_path, capsys):
