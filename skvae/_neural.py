@@ -21,7 +21,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import BaseReducer, transactional
 from ._data import make_generator, resolve_autocast_dtype, resolve_device, to_tensor
 from ._modules import ACTIVATIONS, build
-from ._training import TrainingDivergedError, TrainingPlan, make_optimizer, train
+from ._training import (
+    FitInterruptedWarning,
+    TrainingDivergedError,
+    TrainingPlan,
+    make_optimizer,
+    train,
+)
 
 _COMMON_CONSTRAINTS: dict = {
     "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -65,7 +71,6 @@ class _NeuralReducer(BaseReducer):
 
     # ------------------------------------------------------------------ fit
 
-    @transactional
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train the network on ``X`` for up to ``max_iter`` epochs.
@@ -88,12 +93,36 @@ class _NeuralReducer(BaseReducer):
             If training diverges (a loss term or gradient becomes NaN or
             infinite). The message names the term; the estimator is left as
             it was before the call.
+        KeyboardInterrupt
+            Re-raised when training is interrupted (Ctrl-C); see Notes.
+
+        Warns
+        -----
+        FitInterruptedWarning
+            When training was interrupted after at least one complete epoch.
+
+        Notes
+        -----
+        Any error leaves the estimator exactly as it was before the call.
+        The one case otherwise is a ``KeyboardInterrupt`` that arrives after
+        at least one complete epoch. Training then stops as if a callback had
+        asked it to: the estimator is stored as fitted, with the weights of
+        the best validation epoch so far (``early_stopping=True``) or of the
+        last complete epoch (an epoch cut short is undone, so the weights are
+        never half-updated), ``n_iter_`` counting the complete epochs. A
+        :class:`~skvae._training.FitInterruptedWarning` says so, and the
+        ``KeyboardInterrupt`` is re-raised, so that a script, a loop or a
+        :class:`~sklearn.model_selection.GridSearchCV` stops as Ctrl-C asks;
+        the estimator itself (``est`` in ``est.fit(X)``) is usable. The
+        optimizer's moments and the random state kept for a warm start
+        include the steps of an epoch cut short. An interrupt before the
+        first epoch completed, or a second one while the fit is stored,
+        leaves the estimator as it was.
         """
         incremental = self.warm_start and hasattr(self, "module_")
-        self._fit(X, incremental=incremental, partial=False)
+        _reraise(self._fit(X, incremental=incremental, partial=False))
         return self
 
-    @transactional
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
         """One pass over ``X`` (one epoch), continuing from the current weights.
@@ -113,11 +142,29 @@ class _NeuralReducer(BaseReducer):
         Returns
         -------
         self : object
+
+        Raises
+        ------
+        ValueError
+            If training diverges; the estimator is left as it was.
+        KeyboardInterrupt
+            Re-raised when interrupted. Interrupted during its epoch, the
+            estimator is left as it was; after it (in a callback), the epoch
+            is kept, with a :class:`~skvae._training.FitInterruptedWarning`,
+            as in :meth:`fit`.
         """
-        self._fit(X, incremental=hasattr(self, "module_"), partial=True)
+        _reraise(self._fit(X, incremental=hasattr(self, "module_"), partial=True))
         return self
 
+    @transactional
     def _fit(self, X, *, incremental, partial):
+        """Train and store the result; undone if it raises.
+
+        Returns the ``KeyboardInterrupt`` the fit survived: ``None`` unless
+        training was interrupted after at least one complete epoch (an
+        earlier one propagates). ``fit`` re-raises it outside this
+        transaction, so that the epochs stored before it are kept.
+        """
         X = self._validate(X, reset=not incremental)
         self._check_params()
         self._check_X(X)
@@ -151,15 +198,31 @@ class _NeuralReducer(BaseReducer):
             ) from None
         self._store(run, optimizer, result, X.dtype, X_val is not None, incremental)
         self._set_diagnostics(Xt if X_val is None else torch.cat([Xt, X_val]))
-        if plan.schedule == "constant" and not (
+        if result.interrupt is not None:
+            kept = (
+                "the best validation epoch's weights"
+                if math.isfinite(result.best_validation_loss)
+                else "the weights of the last complete epoch"
+            )
+            warnings.warn(
+                f"{type(self).__name__}: training was interrupted after "
+                f"{result.n_epochs} complete epoch"
+                f"{'s' if result.n_epochs != 1 else ''} of this call "
+                f"(n_iter_={self.n_iter_}); the estimator is fitted with {kept}.",
+                FitInterruptedWarning,
+                stacklevel=5,  # _fit and its decorator, fit and its decorator,
+                # the caller
+            )
+        elif plan.schedule == "constant" and not (
             partial or result.converged or result.stopped_by_callback
         ):
             warnings.warn(
                 f"{type(self).__name__}: maximum iterations ({plan.max_epochs}) "
                 "reached and the optimization hasn't converged yet.",
                 ConvergenceWarning,
-                stacklevel=5,  # _fit, fit, two decorators, the caller
+                stacklevel=5,  # as above
             )
+        return result.interrupt
 
     def _start(self, X, device):
         """A fresh run: standardisation, a new network and empty records."""
@@ -524,6 +587,12 @@ class _Run:
     validation: list = field(default_factory=list)
     n_iter: int = 0
     best_loss: float = math.inf
+
+
+def _reraise(interrupt):
+    """Raise the ``KeyboardInterrupt`` a fit survived, with its traceback."""
+    if interrupt is not None:
+        raise interrupt
 
 
 def _device_generator(generator, device):

@@ -25,6 +25,7 @@ epoch, only from that epoch on.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import math
@@ -46,7 +47,9 @@ def make_optimizer(parameters, learning_rate, state=None):
 
     ``state`` is a previous optimizer's ``state_dict`` (warm start,
     ``partial_fit``); its moments are moved to the parameters' device and its
-    learning rate is replaced by ``learning_rate``.
+    learning rate is replaced by ``learning_rate``. ``state`` itself is not
+    modified: torch would adopt its CPU tensors and step them in place, and a
+    failed warm start must leave the estimator's copy as it was.
     """
     parameters = list(parameters)
     try:
@@ -55,7 +58,7 @@ def make_optimizer(parameters, learning_rate, state=None):
         # Builds or devices without a fused kernel: foreach is the next best.
         optimizer = torch.optim.Adam(parameters, lr=learning_rate, foreach=True)
     if state is not None:
-        optimizer.load_state_dict(state)
+        optimizer.load_state_dict(copy.deepcopy(state))
         for group in optimizer.param_groups:
             group["lr"] = learning_rate
     return optimizer
@@ -63,6 +66,10 @@ def make_optimizer(parameters, learning_rate, state=None):
 
 class TrainingDivergedError(ValueError):
     """A loss term or a gradient became NaN or infinite during training."""
+
+
+class FitInterruptedWarning(UserWarning):
+    """Training was interrupted (Ctrl-C); the best weights so far were kept."""
 
 
 @dataclass
@@ -77,6 +84,9 @@ class TrainResult:
     best_validation_loss: float = math.inf
     converged: bool = False
     stopped_by_callback: bool = False
+    #: The ``KeyboardInterrupt`` that ended training after at least one
+    #: complete epoch, or None.
+    interrupt: BaseException | None = None
 
 
 @dataclass
@@ -289,6 +299,19 @@ def train(
     TrainingDivergedError
         When a loss term or a gradient becomes non-finite. The weights of the
         last finite epoch are restored into ``module`` first.
+    KeyboardInterrupt
+        When interrupted before the first epoch completed; ``module`` holds
+        its weights from before the call again.
+
+    Notes
+    -----
+    A ``KeyboardInterrupt`` after at least one complete epoch ends training
+    like a callback's stop: the weights at the end of the last complete
+    epoch (those at the start of an epoch cut short, never half-updated
+    ones) or early stopping's best are kept, the lists hold the complete
+    epochs, and the exception is returned in ``result.interrupt`` for the
+    caller to re-raise. The optimizer's moments and ``generator`` are not
+    rewound: they include the steps of an epoch cut short.
     """
     result = TrainResult()
     params = [p for p in module.parameters() if p.requires_grad]
@@ -297,29 +320,46 @@ def train(
     bar = None
     if verbose and tqdm is not None:
         bar = tqdm(total=plan.max_epochs, desc=description, leave=False, unit="epoch")
+    i, last_good = 0, None
     try:
         for i in range(plan.max_epochs):
             epoch = plan.first_epoch + i
             start = time.perf_counter()
+            last_good = [p.detach().clone() for p in params]
             record = _train_epoch(
-                module, params, optimizer, X, objective, plan, epoch, generator
+                module,
+                params,
+                last_good,
+                optimizer,
+                X,
+                objective,
+                plan,
+                epoch,
+                generator,
             )
             if validate is not None:
                 record.update(validate(epoch))
-                result.validation_losses.append(record["validation_loss"])
             record["time"] = time.perf_counter() - start
+            if validate is not None:
+                result.validation_losses.append(record["validation_loss"])
             result.loss_curve.append(record["loss"])
             result.history.append(record)
             result.n_epochs += 1
             _report(bar, record, verbose)
+            # The stopper sees every complete epoch before the callbacks do,
+            # so that a stop (or an interrupt) in a callback keeps the best
+            # epoch up to and including this one.
+            converged = epoch + 1 >= getattr(
+                objective, "warmup_epochs", 0
+            ) and stopper.update(record)
             if any(bool(cb(record)) for cb in callbacks):
                 result.stopped_by_callback = True
                 break
-            if epoch + 1 < getattr(objective, "warmup_epochs", 0):
-                continue
-            if stopper.update(record):
+            if converged:
                 result.converged = True
                 break
+    except KeyboardInterrupt as exc:
+        _interrupted(result, params, last_good, i, exc)
     finally:
         if bar is not None:
             bar.close()
@@ -329,13 +369,33 @@ def train(
     return result
 
 
-def _train_epoch(module, params, optimizer, X, objective, plan, epoch, generator):
+def _interrupted(result, params, last_good, i, exc):
+    """Keep the complete epochs of an interrupted ``train``, or re-raise ``exc``.
+
+    ``last_good`` are the weights at the start of epoch ``i`` (0-based in this
+    call), the one running when ``exc`` arrived.
+    """
+    if result.n_epochs <= i and last_good is not None:
+        # Cut short inside the epoch (or its validation): undo its steps.
+        with torch.no_grad():
+            for p, good in zip(params, last_good, strict=True):
+                p.copy_(good)
+    if result.n_epochs == 0:
+        raise exc
+    n = result.n_epochs  # entries past the complete epochs, should any exist
+    del result.loss_curve[n:], result.history[n:], result.validation_losses[n:]
+    result.interrupt = exc
+
+
+def _train_epoch(
+    module, params, last_good, optimizer, X, objective, plan, epoch, generator
+):
     """Run one epoch; return its history record, or raise on divergence.
 
     ``params`` are the module's trainable parameters, which the NaN guard
-    checks and restores.
+    checks and, on divergence, restores from ``last_good``, their copy taken
+    at the start of the epoch.
     """
-    last_good = [p.detach().clone() for p in params]
     epoch_terms, batch_terms = run_epoch(
         module, optimizer, X, objective, plan, epoch=epoch, generator=generator
     )
