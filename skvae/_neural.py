@@ -110,7 +110,7 @@ class _NeuralReducer(BaseReducer):
         the best validation epoch so far (``early_stopping=True``) or of the
         last complete epoch (an epoch cut short is undone, so the weights are
         never half-updated), ``n_iter_`` counting the complete epochs. A
-        :class:`~skvae._training.FitInterruptedWarning` says so, and the
+        :class:`~skvae.FitInterruptedWarning` says so, and the
         ``KeyboardInterrupt`` is re-raised, so that a script, a loop or a
         :class:`~sklearn.model_selection.GridSearchCV` stops as Ctrl-C asks;
         the estimator itself (``est`` in ``est.fit(X)``) is usable. The
@@ -150,7 +150,7 @@ class _NeuralReducer(BaseReducer):
         KeyboardInterrupt
             Re-raised when interrupted. Interrupted during its epoch, the
             estimator is left as it was; after it (in a callback), the epoch
-            is kept, with a :class:`~skvae._training.FitInterruptedWarning`,
+            is kept, with a :class:`~skvae.FitInterruptedWarning`,
             as in :meth:`fit`.
         """
         _reraise(self._fit(X, incremental=hasattr(self, "module_"), partial=True))
