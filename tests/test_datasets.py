@@ -404,15 +404,7 @@ def test_load_train_test_splits_the_digits_as_scikit_learn_does():
 def test_load_train_test_reads_mnist_and_falls_back_only_when_asked(tmp_path):
     from skvae.datasets import load_train_test
 
-    rng = np.random.RandomState(0)
-    path = tmp_path / "mnist.npz"
-    np.savez(
-        path,
-        X_train=rng.randint(0, 256, (30, 28, 28)).astype(np.uint8),
-        y_train=np.arange(30) % 10,
-        X_test=rng.randint(0, 256, (12, 28, 28)).astype(np.uint8),
-        y_test=np.arange(12) % 10,
-    )
+    path = write_archive(tmp_path / "mnist.npz", make_arrays(30, 12))
     data = load_train_test("mnist", path=path)
     assert data.X_train.shape == (30, 784) and data.X_test.shape == (12, 784)
     assert (data.name, data.image_shape) == ("mnist", (28, 28))
