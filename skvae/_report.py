@@ -46,7 +46,6 @@ class Report:
 
     title: str
     _parts: list = field(default_factory=list)
-    figures: list = field(default_factory=list)
 
     def heading(self, text):
         """Start a section."""
@@ -82,7 +81,6 @@ class Report:
             f'<img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
-        self.figures.append(name)
         return png
 
     def html(self):
