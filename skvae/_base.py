@@ -12,9 +12,15 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
 )
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_n_features,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
-from ._data import like_input, to_numpy
+from ._data import LazyRows, is_out_of_core, like_input, to_numpy
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -53,10 +59,23 @@ class BaseReducer(
     """
 
     def _validate(self, X, *, reset, **check_params):
-        """Validate ``X`` as scikit-learn does; a CPU tensor is viewed, not copied."""
-        return validate_data(
-            self, to_numpy(X), reset=reset, dtype=FLOAT_DTYPES, **check_params
-        )
+        """Validate ``X`` as scikit-learn does; a CPU tensor is viewed, not copied.
+
+        An array larger than the working memory (see :mod:`skvae._data`) is
+        not converted or scanned here: its shape is checked, and it comes back
+        as a :class:`~skvae._data.LazyRows` whose blocks are converted and
+        checked for NaN and infinity as they are read.
+        """
+        X = to_numpy(X)
+        if not is_out_of_core(X):
+            return validate_data(
+                self, X, reset=reset, dtype=FLOAT_DTYPES, **check_params
+            )
+        if X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(f"Found array with shape {X.shape}; expected non-empty.")
+        _check_feature_names(self, X, reset=reset)
+        _check_n_features(self, X, reset=reset)
+        return LazyRows(X)
 
     def transform(self, X):
         """Project ``X`` onto the latent space.

@@ -7,11 +7,13 @@ every reducer treats input, devices and seeds the same way.
 from __future__ import annotations
 
 import functools
+import mmap
 import warnings
 from numbers import Integral
 
 import numpy as np
 import torch
+from sklearn import get_config
 from sklearn.utils import check_random_state
 
 
@@ -233,3 +235,131 @@ def row_noise(X, n_draws, n_dims, seed):
     u = ((u64 >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
     noise = ndtri(u).astype(np.float32).reshape(n_samples, n_draws, n_dims)
     return np.ascontiguousarray(noise.transpose(1, 0, 2))
+
+
+# ---------------------------------------------------------------------------
+# Data larger than memory. An array is read block by block when a working
+# copy of it would exceed scikit-learn's ``working_memory`` (the budget its
+# own chunked computations respect; ``sklearn.config_context`` sets it).
+# Memory-mapped arrays are read the same way, and the pages of each block are
+# handed back to the operating system once read, so that reading a file
+# larger than RAM does not fill this process's resident memory with it.
+
+
+def working_memory_bytes():
+    """scikit-learn's ``working_memory`` setting, in bytes."""
+    return int(get_config()["working_memory"] * 2**20)
+
+
+def working_dtype(dtype):
+    """The floating dtype validation would give an array of ``dtype``."""
+    dtype = np.dtype(dtype)
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def is_out_of_core(X):
+    """Whether ``X`` is a NumPy array (a memory map included) to read in blocks.
+
+    True when a floating copy of it would not fit the working memory. Any
+    other input (lists, tensors, sparse matrices, DataFrames) is validated as
+    a whole, as before.
+    """
+    if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype.kind not in "biuf":
+        return False
+    return X.size * working_dtype(X.dtype).itemsize > working_memory_bytes()
+
+
+class LazyRows:
+    """A 2-D array whose rows are read, converted and checked one block at a time.
+
+    Slicing rows (``X[a:b]``, or a sorted integer array) returns a
+    C-contiguous array of ``dtype``, checked for NaN and infinity, so code
+    written for validated arrays (``X.shape``, ``X.dtype``, ``X[a:b]``)
+    works unchanged on data larger than memory. Nothing else is supported:
+    a whole-array operation on it is a bug.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Any real dtype; a :class:`numpy.memmap` is read without keeping its
+        pages resident.
+    input_name : str
+        Names the data in error messages.
+    """
+
+    def __init__(self, X, input_name="X"):
+        self.data = X
+        self.shape = X.shape
+        self.ndim = 2
+        self.dtype = working_dtype(X.dtype)
+        self.input_name = input_name
+        self._release = _page_releaser(X)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, rows):
+        block = np.asarray(self.data[rows], dtype=self.dtype, order="C")
+        if block is self.data or np.shares_memory(block, self.data):
+            block = block.copy()  # the pages are released below; keep no view
+        self._release(rows)
+        if not np.isfinite(block).all():
+            start = rows.start if isinstance(rows, slice) else None
+            where = f" (in rows from {start})" if start is not None else ""
+            kind = "NaN" if np.isnan(block).any() else "infinity"
+            raise ValueError(
+                f"Input {self.input_name} contains {kind}{where}; remove or impute "
+                "such values first."
+            )
+        return block
+
+    def block_rows(self, copies=4):
+        """Rows per block such that ``copies`` float32/64 copies fit the budget."""
+        row_bytes = self.shape[1] * self.dtype.itemsize * copies
+        return int(max(1, working_memory_bytes() // max(row_bytes, 1)))
+
+    def iter_blocks(self, rows=None):
+        """Yield ``(start, block)`` over consecutive blocks of ``rows`` rows."""
+        rows = rows or self.block_rows()
+        for start in range(0, self.shape[0], rows):
+            yield start, self[start : start + rows]
+
+
+def _page_releaser(X):
+    """A function of a row index that drops ``X``'s pages for those rows.
+
+    For a memory-mapped file, the pages are returned with ``MADV_DONTNEED``
+    (they stay in the page cache, so reading them again is cheap, but no
+    longer count in this process). Only for shared or read-only mappings:
+    a copy-on-write map (mode "c") would lose its writes. A no-op elsewhere.
+    """
+    base = X
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if (
+        not isinstance(base, mmap.mmap)
+        or getattr(X, "mode", "r") not in ("r", "r+", "w+", "readwrite", "write")
+        or not hasattr(mmap, "MADV_DONTNEED")
+    ):
+        return lambda rows: None
+    start = np.frombuffer(base, dtype=np.uint8).__array_interface__["data"][0]
+    page = mmap.PAGESIZE
+
+    def address(view):
+        return view.__array_interface__["data"][0] - start
+
+    def release(rows):
+        if not isinstance(rows, slice):
+            rows = slice(int(rows[0]), int(rows[-1]) + 1) if len(rows) else slice(0)
+        part = X[rows]
+        if part.size == 0:
+            return
+        ends = address(part[:1, :1]), address(part[-1:, -1:])
+        lo, hi = min(ends), max(ends) + part.itemsize
+        lo -= lo % page
+        try:
+            base.madvise(mmap.MADV_DONTNEED, lo, min(hi, len(base)) - lo)
+        except (OSError, ValueError):
+            pass  # advice, not a requirement
+
+    return release
