@@ -592,10 +592,20 @@ class PCAReducer(BaseReducer):
         check_is_fitted(self)
         noise = self.noise_variance_
         n_features = self.components_.shape[1]
+        if noise == 0.0:
+            try:
+                return scipy.linalg.inv(self.get_covariance())
+            except np.linalg.LinAlgError:
+                raise ValueError(
+                    f"{type(self).__name__}: the fitted model's covariance is "
+                    "singular (noise_variance_ is 0 and the components have no "
+                    f"variance along some of the {n_features} feature directions: "
+                    "constant or collinear features, or too few samples), so its "
+                    "precision and log-likelihood (score, score_samples) are "
+                    "undefined."
+                ) from None
         if self.n_components_ == 0:
             return np.eye(n_features) / noise
-        if noise == 0.0:
-            return scipy.linalg.inv(self.get_covariance())
         V = self.components_.astype(np.float64)
         excess = np.maximum(self.explained_variance_ - noise, 0.0)
         # (σ²I + Vᵀ D V)⁻¹ = (I - Vᵀ diag(D / (D + σ²)) V) / σ², V orthonormal.
