@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import numpy as np
@@ -258,16 +259,21 @@ class AutoencoderTransformer(_NeuralReducer):
         the per-feature variance ``noise_variance_`` fitted on the training
         data. A score of the decoder at the code, not a density of x.
         """
+        log_jacobian = 0.0
         if self.loss == "binary_cross_entropy":
             self._check_unit_interval(X, "loss='binary_cross_entropy'")
 
             def ll(x):
                 return (_losses.bernoulli_log_likelihood(self.module_(x), x),)
         else:
-            var = self.noise_variance_
+            # In the standardised units the network works in: in the units of
+            # X, float32 squared residuals overflow for X of about 1e19. The
+            # change of units costs log(scale_) per feature.
+            var = self.noise_variance_ / self.scale_**2
+            log_jacobian = X.shape[1] * math.log(self.scale_)
 
             def ll(x):
-                x_hat = self._decode_mean(self.module_(self._standardize(x)))
-                return (_losses.gaussian_log_likelihood(x_hat, x, var),)
+                x = self._standardize(x)
+                return (_losses.gaussian_log_likelihood(self.module_(x), x, var),)
 
-        return self._blocks(X, ll)[0].astype(np.float64)
+        return self._blocks(X, ll)[0].astype(np.float64) - log_jacobian
