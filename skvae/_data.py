@@ -145,7 +145,7 @@ def _splitmix64(z):
     return z ^ (z >> np.uint64(31))
 
 
-def row_noise(X, n_draws, n_dims, seed):
+def row_noise(X, n_draws, n_dims, seed, first_draw=0):
     """Standard normal noise that each row of ``X`` owns, whatever its neighbours.
 
     The noise of a row is a deterministic function of that row's values,
@@ -170,6 +170,10 @@ def row_noise(X, n_draws, n_dims, seed):
         Length of each noise vector (latent dimensions).
     seed : int
         A non-negative integer; different seeds give independent noise.
+    first_draw : int, default=0
+        Index of the first draw returned: draws ``first_draw`` to
+        ``first_draw + n_draws - 1``, so that many draws can be made a few
+        at a time.
 
     Returns
     -------
@@ -207,7 +211,12 @@ def row_noise(X, n_draws, n_dims, seed):
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D, got an array of shape {X.shape}.")
-    for name, value in (("n_draws", n_draws), ("n_dims", n_dims), ("seed", seed)):
+    for name, value in (
+        ("n_draws", n_draws),
+        ("n_dims", n_dims),
+        ("seed", seed),
+        ("first_draw", first_draw),
+    ):
         if not isinstance(value, Integral) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")
     n_samples, n_features = X.shape
@@ -228,7 +237,9 @@ def row_noise(X, n_draws, n_dims, seed):
         # per pair of rows, too often for millions of pairs.
         h = bits.astype(np.uint64) @ multipliers + offsets  # (n_samples, 2)
         h = _splitmix64(_splitmix64(h[:, 0]) + h[:, 1])
-        counters = np.arange(1, n_draws * n_dims + 1, dtype=np.uint64) * _GOLDEN
+        first = int(first_draw) * n_dims + 1
+        counters = np.arange(first, first + n_draws * n_dims, dtype=np.uint64)
+        counters *= _GOLDEN
         u64 = _splitmix64(h[:, None] + counters)  # (n_samples, n_draws * n_dims)
     # The top 53 bits, centred in their cell, give a float64 uniform in (0, 1)
     # that is never 0 or 1, where ndtri would be infinite.
@@ -363,3 +374,55 @@ def _page_releaser(X):
             pass  # advice, not a requirement
 
     return release
+
+
+class RowStream:
+    """Chosen rows of a :class:`LazyRows`, read in buffers of whole chunks.
+
+    The rows are cut into chunks of ``chunk_rows`` consecutive rows (the
+    last may be shorter); a stream holds some of those chunks (training or
+    validation rows) and yields them as tensors through ``prepare``, at most
+    ``buffer_chunks`` chunks at a time. Reading whole chunks keeps reads
+    sequential on disk; drawing the chunks of each buffer at random mixes
+    rows from the whole array, so a file sorted by class still gives
+    batches of every class.
+
+    Parameters
+    ----------
+    rows : LazyRows
+    chunks : ndarray of int
+        Indices of the chunks in this stream.
+    chunk_rows, buffer_chunks : int
+    prepare : callable
+        Turns a block (ndarray) into the tensor training uses.
+    device : torch.device
+        Where ``prepare`` puts its tensors.
+    """
+
+    def __init__(self, rows, chunks, chunk_rows, buffer_chunks, prepare, device):
+        self.rows, self.chunks = rows, np.sort(np.asarray(chunks, dtype=np.int64))
+        self.chunk_rows, self.buffer_chunks = int(chunk_rows), int(buffer_chunks)
+        self.prepare, self.device = prepare, device
+        n = rows.shape[0]
+        last = (n - 1) // self.chunk_rows  # the one chunk that may be short
+        n_rows = len(self.chunks) * self.chunk_rows
+        if len(self.chunks) and self.chunks[-1] == last:
+            n_rows -= (last + 1) * self.chunk_rows - n
+        self.shape = (int(n_rows), rows.shape[1])
+
+    def buffers(self, generator=None):
+        """Yield the rows as tensors: in order, or in random chunks (``generator``)."""
+        order = self.chunks
+        if generator is not None:
+            perm = torch.randperm(
+                len(order), generator=generator, device=generator.device
+            )
+            order = order[perm.cpu().numpy()]
+        for start in range(0, len(order), self.buffer_chunks):
+            # Sorted, so that the file is read forwards within a buffer.
+            group = np.sort(order[start : start + self.buffer_chunks])
+            yield self.prepare(np.concatenate([self._read(c) for c in group]))
+
+    def _read(self, chunk):
+        start = int(chunk) * self.chunk_rows
+        return self.rows[start : start + self.chunk_rows]

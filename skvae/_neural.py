@@ -19,7 +19,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseReducer, transactional
-from ._data import make_generator, resolve_autocast_dtype, resolve_device, to_tensor
+from ._data import (
+    LazyRows,
+    RowStream,
+    make_generator,
+    resolve_autocast_dtype,
+    resolve_device,
+    to_tensor,
+)
 from ._modules import ACTIVATIONS, build
 from ._training import (
     FitInterruptedWarning,
@@ -68,6 +75,10 @@ class _NeuralReducer(BaseReducer):
     # sample's result independent of how many others are transformed with it
     # (scikit-learn checks this, bitwise, for transform and score_samples).
     _block_rows = 256
+    # Data larger than memory is read in chunks of at most this many rows
+    # (see ``_stream``): about 3 MB of MNIST, long enough for sequential disk
+    # reads, short enough that a buffer mixes many parts of the file.
+    _chunk_rows = 1024
 
     # ------------------------------------------------------------------ fit
 
@@ -170,8 +181,7 @@ class _NeuralReducer(BaseReducer):
         self._check_X(X)
         device = self._device = resolve_device(self.device)
         run = self._resume(device) if incremental else self._start(X, device)
-        Xt = self._standardize(to_tensor(X, device, torch.float32))
-        Xt, X_val = self._split_validation(Xt, run.generator, partial)
+        Xt, X_val, X_all = self._training_data(X, device, partial)
         plan = self._plan(run, Xt.shape[0], partial)
         optimizer = make_optimizer(
             run.module.parameters(), self.learning_rate_init, run.optimizer_state
@@ -197,7 +207,7 @@ class _NeuralReducer(BaseReducer):
                 "before this call."
             ) from None
         self._store(run, optimizer, result, X.dtype, X_val is not None, incremental)
-        self._set_diagnostics(Xt if X_val is None else torch.cat([Xt, X_val]))
+        self._set_diagnostics(X_all)
         if result.interrupt is not None:
             kept = (
                 "the best validation epoch's weights"
@@ -231,6 +241,8 @@ class _NeuralReducer(BaseReducer):
         module = self._build_module(X.shape[1], generator).to(device)
         # Seeds stochastic scores, so they are reproducible for a fitted model.
         self._score_seed = int(torch.randint(2**62, (1,), generator=generator))
+        # Early stopping holds out the same rows in every call of this run.
+        self._validation_seed = int(torch.randint(2**62, (1,), generator=generator))
         self._architecture = self._architecture_of_params()
         return _Run(module, generator)
 
@@ -257,18 +269,68 @@ class _NeuralReducer(BaseReducer):
             self.best_loss_,
         )
 
-    def _split_validation(self, Xt, generator, partial):
-        """``(X_train, X_val)``: early stopping's held-out rows, or None."""
+    def _training_data(self, X, device, partial):
+        """``(X_train, X_val, X_all)`` as training reads them, standardised.
+
+        Tensors on ``device`` for data in memory; for a :class:`LazyRows`,
+        streams that read it chunk by chunk (see ``_stream``). ``X_val`` is
+        early stopping's held-out part, or None; ``X_all`` is every row, for
+        the diagnostics computed after training.
+        """
+        if isinstance(X, LazyRows):
+            return self._stream(X, device, partial)
+        Xt = self._standardize(to_tensor(X, device, torch.float32))
+        n_val = self._n_validation(Xt.shape[0], partial, "samples")
+        if not n_val:
+            return Xt, None, Xt
+        perm = self._validation_permutation(Xt.shape[0]).to(device)
+        return Xt[perm[n_val:]], Xt[perm[:n_val]], Xt
+
+    def _stream(self, X, device, partial):
+        """``_training_data`` of an array larger than memory.
+
+        Early stopping holds out whole chunks, drawn at random. Each buffer
+        holds as many chunks as fit the working memory with room for the
+        copies a buffer goes through (read, float32, standardised, shuffled).
+        """
+        n = X.shape[0]
+        chunk_rows = int(np.clip(n // 64, 1, self._chunk_rows))
+        n_chunks = -(-n // chunk_rows)
+        buffer_chunks = max(1, X.block_rows(copies=8) // chunk_rows)
+
+        def prepare(block):
+            return self._standardize(to_tensor(block, device, torch.float32))
+
+        def stream(chunks):
+            return RowStream(X, chunks, chunk_rows, buffer_chunks, prepare, device)
+
+        everything = stream(np.arange(n_chunks))
+        n_val = self._n_validation(n_chunks, partial, f"chunks of {chunk_rows} rows")
+        if not n_val:
+            return everything, None, everything
+        perm = self._validation_permutation(n_chunks).numpy()
+        return stream(perm[n_val:]), stream(perm[:n_val]), everything
+
+    def _n_validation(self, n, partial, what):
+        """How many of ``n`` samples (or chunks) early stopping holds out."""
         if not self.early_stopping or partial:
-            return Xt, None
-        n_samples = Xt.shape[0]
-        n_val = max(1, round(self.validation_fraction * n_samples))
-        if n_samples - n_val < 1:
-            raise ValueError(
-                f"early_stopping needs at least 2 samples, got n_samples={n_samples}."
-            )
-        perm = torch.randperm(n_samples, generator=generator).to(Xt.device)
-        return Xt[perm[n_val:]], Xt[perm[:n_val]]
+            return 0
+        n_val = max(1, round(self.validation_fraction * n))
+        if n - n_val < 1:
+            raise ValueError(f"early_stopping needs at least 2 {what}, got {n}.")
+        return n_val
+
+    def _validation_permutation(self, n):
+        """A permutation of ``range(n)``, the same in every call of a run.
+
+        Its first rows are held out for validation, so a warm start with
+        early stopping validates on the rows the earlier calls held out, not
+        on rows they trained on.
+        """
+        seed = getattr(self, "_validation_seed", None)
+        if seed is None:  # a model saved before the seed was kept
+            seed = self._score_seed + 1
+        return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
 
     def _plan(self, run, n_train, partial):
         """The :class:`TrainingPlan` of this call, with the "auto" values resolved."""
@@ -303,9 +365,10 @@ class _NeuralReducer(BaseReducer):
         self.best_loss_ = min([run.best_loss, *result.loss_curve])
         self.n_components_ = self.n_components
         if validated:
-            self.validation_scores_ = run.validation + [
-                -v for v in result.validation_losses
-            ]
+            # One score per epoch, as n_iter_ counts them: NaN for the epochs
+            # of earlier calls that trained without validation.
+            earlier = run.validation + [math.nan] * (run.n_iter - len(run.validation))
+            self.validation_scores_ = earlier + [-v for v in result.validation_losses]
             # The score of the weights kept: the best epoch after any KL
             # warm-up, or the last epoch when no epoch qualified.
             best = result.best_validation_loss
@@ -315,6 +378,8 @@ class _NeuralReducer(BaseReducer):
         elif not incremental:
             self.validation_scores_ = None
             self.best_validation_score_ = None
+        elif self.validation_scores_ is not None:
+            self.validation_scores_ = run.validation + [math.nan] * result.n_epochs
 
     # ------------------------------------------------------ standardisation
 
@@ -334,8 +399,12 @@ class _NeuralReducer(BaseReducer):
         n_features = X.shape[1]
         if not self._standardizes():
             return np.zeros(n_features), 1.0
-        mean = np.mean(X, axis=0, dtype=np.float64)
-        scale = float(np.sqrt(np.mean(np.var(X, axis=0, dtype=np.float64))))
+        if isinstance(X, LazyRows):
+            mean, var = _streamed_mean_var(X)
+        else:
+            mean = np.mean(X, axis=0, dtype=np.float64)
+            var = np.var(X, axis=0, dtype=np.float64)
+        scale = float(np.sqrt(np.mean(var)))
         return mean, scale if np.isfinite(scale) and scale > 0 else 1.0
 
     def _standardize(self, X):
@@ -385,7 +454,10 @@ class _NeuralReducer(BaseReducer):
 
     @staticmethod
     def _check_unit_interval(X, what):
-        lo, hi = float(np.min(X)), float(np.max(X))
+        blocks = (b for _, b in X.iter_blocks()) if isinstance(X, LazyRows) else [X]
+        lo, hi = np.inf, -np.inf
+        for block in blocks:
+            lo, hi = min(lo, float(np.min(block))), max(hi, float(np.max(block)))
         if lo < 0.0 or hi > 1.0:
             raise ValueError(
                 f"{what} needs X in [0, 1], but X has values in [{lo:g}, {hi:g}]. "
@@ -395,10 +467,15 @@ class _NeuralReducer(BaseReducer):
 
     # --------------------------------------------------------- inference
 
-    def _blocks(self, X, fn, rows=None):
+    def _blocks(self, X, fn, rows=None, *, reduce=None):
         """Apply ``fn`` (tensor → tuple of tensors) to fixed-size blocks of ``X``.
 
-        Returns the concatenated outputs as float32 numpy arrays.
+        ``X`` is an array, a tensor, a :class:`LazyRows` or a
+        :class:`RowStream`; the last two are read a buffer at a time, so
+        only one buffer of input and one block of activations are held.
+        Returns the concatenated outputs as float32 numpy arrays, or with
+        ``reduce="sum"`` their sums over the rows, in float64, without
+        holding more than a block of them.
         """
         device = self._device
         if rows is None:
@@ -406,16 +483,28 @@ class _NeuralReducer(BaseReducer):
         outputs = []
         self.module_.eval()
         with torch.inference_mode():
-            for start in range(0, X.shape[0], rows):
-                block = to_tensor(X[start : start + rows], device, torch.float32)
-                m = block.shape[0]
-                if m < rows:
-                    block = torch.cat(
-                        [block, block.new_zeros(rows - m, block.shape[1])]
-                    )
-                outputs.append([out[:m].cpu() for out in fn(block)])
+            for part in _read_buffers(X, rows):
+                for start in range(0, part.shape[0], rows):
+                    block = to_tensor(part[start : start + rows], device, torch.float32)
+                    m = block.shape[0]
+                    if m < rows:
+                        block = torch.cat(
+                            [block, block.new_zeros(rows - m, block.shape[1])]
+                        )
+                    outs = [out[:m] for out in fn(block)]
+                    if reduce == "sum":
+                        outs = [out.sum(0, dtype=torch.float64) for out in outs]
+                        if outputs:
+                            outs = [
+                                a + b for a, b in zip(outputs[0], outs, strict=True)
+                            ]
+                        outputs = [outs]
+                    else:
+                        outputs.append([out.cpu() for out in outs])
         if not outputs:
             return None
+        if reduce == "sum":
+            return [out.cpu().numpy() for out in outputs[0]]
         return [torch.cat(parts).numpy() for parts in zip(*outputs, strict=True)]
 
     def _cast(self, out, like):
@@ -587,6 +676,39 @@ class _Run:
     validation: list = field(default_factory=list)
     n_iter: int = 0
     best_loss: float = math.inf
+
+
+def _read_buffers(X, rows):
+    """``X`` as consecutive arrays or tensors to compute on; see ``_blocks``.
+
+    A :class:`LazyRows` is read in blocks of a multiple of ``rows`` rows, so
+    that the fixed-size blocks computed on are the same as for the whole
+    array (results do not depend on the memory budget).
+    """
+    if isinstance(X, RowStream):
+        return X.buffers()
+    if isinstance(X, LazyRows):
+        read = max(rows, X.block_rows() // rows * rows)
+        return (block for _, block in X.iter_blocks(read))
+    return [X]
+
+
+def _streamed_mean_var(X):
+    """Per-feature mean and variance of a :class:`LazyRows`, in float64.
+
+    Blocks are merged as in Chan, Golub & LeVeque (1979), which loses no
+    precision to a large mean, unlike sums of squares.
+    """
+    n, mean, m2 = 0, 0.0, 0.0
+    for _, block in X.iter_blocks():
+        n_b = block.shape[0]
+        mean_b = block.mean(axis=0, dtype=np.float64)
+        m2_b = np.square(block - mean_b).sum(axis=0)
+        delta, total = mean_b - mean, n + n_b
+        mean = mean + delta * (n_b / total)
+        m2 = m2 + m2_b + np.square(delta) * (n * n_b / total)
+        n = total
+    return mean, m2 / n
 
 
 def _reraise(interrupt):

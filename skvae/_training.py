@@ -157,6 +157,11 @@ def train_step(module, optimizer, xb, objective, epoch, generator, autocast):
 def run_epoch(module, optimizer, X, objective, plan, *, epoch, generator):
     """One pass over ``X`` in a fresh random order.
 
+    ``X`` is a tensor, or a stream of a larger-than-memory array (an object
+    with ``shape``, ``device`` and ``buffers(generator)``; see
+    :class:`skvae._data.RowStream`), whose rows are shuffled within buffers
+    of randomly chosen chunks.
+
     Returns
     -------
     epoch_terms : Tensor of shape (n_terms,)
@@ -165,7 +170,6 @@ def run_epoch(module, optimizer, X, objective, plan, *, epoch, generator):
         The terms of every batch, to locate a divergence.
     """
     n, batch_size = X.shape[0], plan.batch_size
-    perm = torch.randperm(n, generator=generator, device=generator.device).to(X.device)
     n_batches = math.ceil(n / batch_size)
     batch_terms = torch.empty(n_batches, len(objective.term_names), device=X.device)
     autocast = functools.partial(
@@ -175,13 +179,12 @@ def run_epoch(module, optimizer, X, objective, plan, *, epoch, generator):
         enabled=plan.autocast_dtype is not None,
     )
     module.train()
-    for i in range(n_batches):
+    for i, xb in enumerate(_shuffled_batches(X, batch_size, generator)):
         if plan.schedule == "one_cycle":
             step = (epoch - plan.first_epoch) * n_batches + i
             lr = one_cycle_lr(step, plan.max_epochs * n_batches, plan.learning_rate)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-        xb = X.index_select(0, perm[i * batch_size : (i + 1) * batch_size])
         batch_terms[i] = train_step(
             module, optimizer, xb, objective, epoch, generator, autocast
         )
@@ -195,10 +198,58 @@ def evaluate(module, X, objective, *, batch_size, epoch, generator):
     batch_terms = torch.empty(n_batches, len(objective.term_names), device=X.device)
     module.eval()
     with torch.inference_mode():
-        for i in range(n_batches):
-            xb = X[i * batch_size : (i + 1) * batch_size]
+        for i, xb in enumerate(_ordered_batches(X, batch_size)):
             batch_terms[i] = objective(module, xb, epoch, generator)[1]
     return _weighted_mean(batch_terms, n, batch_size)
+
+
+def _randperm(n, generator, device):
+    return torch.randperm(n, generator=generator, device=generator.device).to(device)
+
+
+def _shuffled_batches(X, batch_size, generator):
+    """The batches of one epoch over ``X`` (a tensor or a stream), shuffled."""
+    if isinstance(X, torch.Tensor):
+        # One permutation, and contiguous slices of it: no copy of X.
+        perm = _randperm(X.shape[0], generator, X.device)
+        for start in range(0, X.shape[0], batch_size):
+            yield X.index_select(0, perm[start : start + batch_size])
+        return
+    yield from _rebatch(
+        (
+            b.index_select(0, _randperm(b.shape[0], generator, b.device))
+            for b in X.buffers(generator)
+        ),
+        batch_size,
+    )
+
+
+def _ordered_batches(X, batch_size):
+    """The batches of ``X`` (a tensor or a stream) in order."""
+    if isinstance(X, torch.Tensor):
+        for start in range(0, X.shape[0], batch_size):
+            yield X[start : start + batch_size]
+        return
+    yield from _rebatch(X.buffers(), batch_size)
+
+
+def _rebatch(buffers, batch_size):
+    """Cut consecutive buffers into batches of ``batch_size`` rows.
+
+    A buffer's last partial batch is carried into the next, so that every
+    batch but the last is full, as in memory: the one-cycle schedule's steps
+    and the sample weights of the epoch means stay exact.
+    """
+    carry = None
+    for buffer in buffers:
+        if carry is not None:
+            buffer = torch.cat([carry, buffer])
+        full = buffer.shape[0] - buffer.shape[0] % batch_size
+        for start in range(0, full, batch_size):
+            yield buffer[start : start + batch_size]
+        carry = buffer[full:]
+    if carry is not None and carry.shape[0]:
+        yield carry
 
 
 def _weighted_mean(batch_terms, n, batch_size):
@@ -216,10 +267,15 @@ class _Stopper:
     (the validation loss with early stopping) by at least ``tol`` counts as
     no change, and training stops after more than ``n_iter_no_change`` such
     epochs in a row.
+
+    With validation, the best epoch's optimizer moments and generator state
+    are kept with its weights, so that a warm start from the restored
+    weights continues the run of that epoch, not of the last one.
     """
 
-    def __init__(self, params, plan, validation):
+    def __init__(self, params, plan, validation, optimizer, generator):
         self.params, self.plan, self.validation = params, plan, validation
+        self.optimizer, self.generator = optimizer, generator
         self.best_loss, self.best_val = plan.best_loss, math.inf
         self.best_state, self.no_change = None, 0
 
@@ -229,7 +285,11 @@ class _Stopper:
             current, best = record["validation_loss"], self.best_val
             if current < best:
                 self.best_val = current
-                self.best_state = [p.detach().clone() for p in self.params]
+                self.best_state = (
+                    [p.detach().clone() for p in self.params],
+                    copy.deepcopy(self.optimizer.state_dict()),
+                    self.generator.get_state(),
+                )
         else:
             current, best = record["loss"], self.best_loss
             self.best_loss = min(best, current)
@@ -240,10 +300,14 @@ class _Stopper:
 
     @torch.no_grad()
     def restore_best(self):
-        """Put the best validation epoch's weights back, if one was recorded."""
-        if self.best_state is not None:
-            for p, best in zip(self.params, self.best_state, strict=True):
-                p.copy_(best)
+        """Put the best validation epoch's state back, if one was recorded."""
+        if self.best_state is None:
+            return
+        weights, optimizer_state, generator_state = self.best_state
+        for p, best in zip(self.params, weights, strict=True):
+            p.copy_(best)
+        self.optimizer.load_state_dict(optimizer_state)
+        self.generator.set_state(generator_state)
 
 
 def train(
@@ -315,7 +379,9 @@ def train(
     """
     result = TrainResult()
     params = [p for p in module.parameters() if p.requires_grad]
-    stopper = _Stopper(params, plan, validation=X_val is not None)
+    stopper = _Stopper(
+        params, plan, X_val is not None, optimizer=optimizer, generator=generator
+    )
     validate = _validator(module, X_val, objective, plan, generator)
     bar = None
     if verbose and tqdm is not None:

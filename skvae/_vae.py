@@ -436,9 +436,10 @@ class VAETransformer(_NeuralReducer):
             z = torch.addcmul(mean, torch.exp(0.5 * logvar), eps[0].to(x.device))
             return ((self.module_.decode(z) - x).square(),)
 
-        (squared,) = self._blocks(X, squared_residual)
-        per_feature = self.gaussian_variance == "learned_per_feature"
-        ml = squared.mean(axis=0 if per_feature else None, dtype=np.float64)
+        (squared,) = self._blocks(X, squared_residual, reduce="sum")
+        ml = squared / X.shape[0]
+        if self.gaussian_variance != "learned_per_feature":
+            ml = ml.mean()
         ml = torch.as_tensor(np.maximum(ml, MIN_VARIANCE), dtype=torch.float32)
         self.module_.log_variance.copy_(torch.log(ml).reshape(-1))
 
@@ -475,7 +476,7 @@ class VAETransformer(_NeuralReducer):
             Xv,
             lambda x: (torch.exp(0.5 * self.module_.encode(self._standardize(x))[1]),),
         )
-        return like_input(self._cast(S, Xv), X)
+        return like_input(self._finite(self._cast(S, Xv), "transform_std"), X)
 
     @validate_params(
         {
@@ -529,9 +530,10 @@ class VAETransformer(_NeuralReducer):
                 f"{n_importance_samples!r}."
             )
         check_is_fitted(self)
-        return self._score_samples(
+        scores = self._score_samples(
             self._validate(X, reset=False), int(n_importance_samples)
         )
+        return self._finite(scores, "score_samples")
 
     def score(self, X, y=None, n_importance_samples=1):
         """Mean ELBO per sample in nats, with KL weight 1; higher is better.
@@ -564,24 +566,36 @@ class VAETransformer(_NeuralReducer):
         # change of variables x = scale_ * x' + mean_ costs log(scale_) per feature.
         log_jacobian = X.shape[1] * math.log(self.scale_)
 
+        # Importance samples are drawn at most ``draws`` at a time, so that a
+        # block decodes about as many rows as a K = 1 block, whatever K.
+        rows = max(16, self._block_rows // K)
+        draws = max(1, self._block_rows // rows)
+
         def bound(x):
             # Each row's noise is a function of the row itself: a sample's score
             # does not depend on its companions or their order, and the Monte
             # Carlo errors of different samples are independent, so they
             # average out in score().
-            noise = row_noise(x.cpu().numpy(), K, k, self._score_seed)
-            eps = torch.from_numpy(noise).to(x.device)  # (K, rows, k)
+            x_raw = x.cpu().numpy()
             x = self._standardize(x)
             mean, logvar = self.module_.encode(x)
-            z = torch.addcmul(mean, torch.exp(0.5 * logvar), eps)  # (K, rows, k)
-            out = self.module_.decode(z.reshape(-1, k)).reshape(K, *x.shape)
-            log_px = _log_likelihood(likelihood, variance, out, x, "none")
-            if K == 1:
-                return (log_px[0] - _losses.gaussian_kl_standard(mean, logvar),)
-            log_pz = _losses.standard_normal_log_density(z)
-            log_qz = _losses.gaussian_log_density(z, mean, logvar)
-            return (_losses.iwae_bound(log_px, log_pz, log_qz),)
+            log_sum = None  # log of the sum of the importance weights so far
+            for first in range(0, K, draws):
+                n_draws = min(draws, K - first)
+                noise = row_noise(x_raw, n_draws, k, self._score_seed, first)
+                eps = torch.from_numpy(noise).to(x.device)  # (n_draws, rows, k)
+                z = torch.addcmul(mean, torch.exp(0.5 * logvar), eps)
+                out = self.module_.decode(z.reshape(-1, k)).reshape(n_draws, *x.shape)
+                log_px = _log_likelihood(likelihood, variance, out, x, "none")
+                if K == 1:
+                    return (log_px[0] - _losses.gaussian_kl_standard(mean, logvar),)
+                log_pz = _losses.standard_normal_log_density(z)
+                log_qz = _losses.gaussian_log_density(z, mean, logvar)
+                part = _losses.iwae_bound(log_px, log_pz, log_qz)
+                if n_draws == K:
+                    return (part,)
+                part = part + math.log(n_draws)
+                log_sum = part if log_sum is None else torch.logaddexp(log_sum, part)
+            return (log_sum - math.log(K),)
 
-        # Keep a block's K decoded copies near the size of a K = 1 block.
-        rows = max(16, self._block_rows // K)
         return self._blocks(X, bound, rows=rows)[0].astype(np.float64) - log_jacobian
