@@ -91,7 +91,8 @@ class BaseReducer(
             Latent coordinates; a tensor if ``X`` was one.
         """
         check_is_fitted(self)
-        return like_input(self._transform(self._validate(X, reset=False)), X)
+        Z = self._transform(self._validate(X, reset=False))
+        return like_input(self._finite(Z, "transform"), X)
 
     def inverse_transform(self, X):
         """Map latent coordinates back to the input space.
@@ -116,7 +117,9 @@ class BaseReducer(
                 f"inverse_transform is expecting {self.n_components_} latent "
                 "features as input."
             )
-        return like_input(self._inverse_transform(Z), X)
+        return like_input(
+            self._finite(self._inverse_transform(Z), "inverse_transform"), X
+        )
 
     def score_samples(self, X):
         """Log-likelihood of each sample under the fitted model, in nats.
@@ -131,7 +134,24 @@ class BaseReducer(
         log_likelihood : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        return self._score_samples(self._validate(X, reset=False))
+        scores = self._score_samples(self._validate(X, reset=False))
+        return self._finite(scores, "score_samples")
+
+    def _finite(self, out, method):
+        """``out`` of ``method``, which must be finite as its (validated) input is.
+
+        Values near the top of the range of the model's arithmetic (float32
+        in the networks) can overflow inside it, and a NaN or inf returned
+        would pass unnoticed into whatever consumes it.
+        """
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"{type(self).__name__}.{method}: the input is finite but its "
+                "values are too large for the model's arithmetic (float32 in the "
+                "neural reducers): the result overflowed to inf or NaN. Scale "
+                "the input as the training data was."
+            )
+        return out
 
     def score(self, X, y=None):
         """Mean log-likelihood of the samples; higher is better.
