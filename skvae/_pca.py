@@ -388,6 +388,10 @@ class PCAReducer(BaseReducer):
         Xt = to_tensor(X, self._device)
         mean = Xt.mean(dim=0)
         Xc = Xt - mean
+        # Where the centred data's squares overflow, the SVD fails to converge
+        # or its variances overflow: report it as the covariance route does.
+        if not torch.isfinite(torch.sum(Xc * Xc)):
+            _raise_overflow(X.dtype)
         k = self._check_n_components(n_samples, n_features, solver)
         if solver == "full":
             _, S, Vt = torch.linalg.svd(Xc, full_matrices=False)
