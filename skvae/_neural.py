@@ -179,6 +179,7 @@ class _NeuralReducer(BaseReducer):
         X = self._validate(X, reset=not incremental)
         self._check_params()
         self._check_X(X)
+        _check_float32_range(X)
         device = self._device = resolve_device(self.device)
         run = self._resume(device) if incremental else self._start(X, device)
         Xt, X_val, X_all = self._training_data(X, device, partial)
@@ -709,6 +710,23 @@ def _streamed_mean_var(X):
         m2 = m2 + m2_b + np.square(delta) * (n * n_b / total)
         n = total
     return mean, m2 / n
+
+
+def _check_float32_range(X):
+    """Refuse float64 ``X`` with values beyond float32, which the networks use.
+
+    Converted, they would be infinite, and training would diverge at once. A
+    :class:`LazyRows` is not read here, which would cost a pass over the data.
+    """
+    if isinstance(X, np.ndarray) and X.dtype == np.float64 and X.size:
+        largest = max(float(X.max()), -float(X.min()))
+        limit = float(np.finfo(np.float32).max)
+        if largest > limit:
+            raise ValueError(
+                "X is finite but too large for float32, in which the networks "
+                f"compute: its largest magnitude is {largest:.3g}, float32 holds "
+                f"up to {limit:.3g}. Scale X."
+            )
 
 
 def _reraise(interrupt):
