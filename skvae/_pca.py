@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse
 import torch
 from scipy.special import gammaln
 from sklearn.base import _fit_context
@@ -15,7 +16,14 @@ from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import assert_all_finite, check_is_fitted
 
 from ._base import BaseReducer, transactional
-from ._data import like_input, make_generator, resolve_device, to_tensor
+from ._data import (
+    LazyRows,
+    like_input,
+    make_generator,
+    resolve_device,
+    to_tensor,
+    working_memory_bytes,
+)
 
 # --------------------------------------------------------------------------
 # The O(n d^2) work runs where the data is: in torch on a GPU, and in SciPy's
@@ -41,37 +49,146 @@ def _matmul(A, B):
     return gemm(1.0, A.T, B, trans_a=True)  # A.T of a C-ordered A is Fortran
 
 
-def _moments(X, device):
-    """``(n, mean, scatter)`` of the rows of ``X``, as numpy, computed on ``device``.
+def _gram(X, device):
+    """``(X.T X, column means)`` of the rows of ``X``, as numpy, computed on ``device``.
 
-    Only the upper triangle of the scatter matrix (the sum of outer products
-    of the centred rows) is meaningful. It is centred on the small Gram
-    matrix, ``X.T X - n m m^T``, so X itself is never copied.
+    Only the upper triangle of the Gram matrix is meaningful. On the CPU, X is
+    read in place (C- or Fortran-ordered), never copied.
     """
-    n = X.shape[0]
     if device.type == "cpu":
         syrk = _blas("syrk", X)
         # C = A A^T with A = X.T, read in place when X is C-ordered.
         gram = syrk(1.0, X.T) if X.flags.c_contiguous else syrk(1.0, X, trans=1)
-        mean = X.mean(axis=0)
-    else:
-        Xt = to_tensor(X, device)
-        gram, mean = (Xt.T @ Xt).cpu().numpy(), Xt.mean(dim=0).cpu().numpy()
+        return gram, X.mean(axis=0)
+    Xt = to_tensor(X, device)
+    return (Xt.T @ Xt).cpu().numpy(), Xt.mean(dim=0).cpu().numpy()
+
+
+def _moments(X, device):
+    """``(n, mean, scatter)`` of the rows of ``X``, centred after the fact.
+
+    The scatter matrix (the sum of outer products of the centred rows; only
+    its upper triangle is meaningful) is ``X.T X - n m m^T``, so X itself is
+    never copied. That difference cancels digits when the mean is large
+    against the spread: see :func:`_cancels`.
+    """
+    n = X.shape[0]
+    gram, mean = _gram(X, device)
     # Overflow and NaN are reported by the caller, from the diagonal.
     with np.errstate(over="ignore", invalid="ignore"):
         gram -= n * np.outer(mean, mean)
     return n, mean, gram
 
 
+# The covariance route forms X.T X and subtracts n m m^T. Where a column's
+# mean is large against its spread, the two nearly cancel, and the variances
+# keep only the bits the Gram matrix had to spare: about log2(sum of squares /
+# scatter) bits are lost. Past this many, the moments are computed again from
+# centred blocks of rows. In float32 (24 bits) that is a column mean above
+# about 1.7 of its standard deviations, where the smaller eigenvalues already
+# lose 1e-4 of their value; in float64 (53 bits) a mean above about 1,000
+# standard deviations. Well-centred data never pays for the second pass, and
+# nor does MNIST (a ratio of at most 2.6).
+_MAX_CANCELLED_BITS = {np.dtype(np.float32): 2, np.dtype(np.float64): 20}
+
+
+def _cancels(n, mean, scatter_diagonal, dtype):
+    """Whether ``X.T X - n m m^T`` lost too many bits to a large mean.
+
+    O(n_features): the diagonal of the Gram matrix is the scatter's diagonal
+    plus ``n m**2``, and the ratio of the two says how many bits the
+    subtraction cancelled.
+    """
+    limit = 2.0 ** _MAX_CANCELLED_BITS[np.dtype(dtype)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        gram_diagonal = scatter_diagonal + n * np.square(mean, dtype=np.float64)
+        return bool(np.any(scatter_diagonal * limit < gram_diagonal))
+
+
+def _centred_moments(block, device):
+    """``(n, mean, scatter)`` of ``block``, centred on its own mean first.
+
+    ``block`` is overwritten (on the CPU): callers pass a copy they own. The
+    mean is taken twice, the second time of the centred rows, so that what
+    rounding left of the offset is accounted for exactly; it is float64.
+    """
+    n = block.shape[0]
+    if device.type == "cpu":
+        shift = block.mean(axis=0)
+        block -= shift
+        rest = block.mean(axis=0)
+        gram, _ = _gram(block, device)
+    else:
+        Bt = to_tensor(block, device)
+        shift = Bt.mean(dim=0)
+        Bt = Bt - shift
+        rest = Bt.mean(dim=0)
+        gram = (Bt.T @ Bt).cpu().numpy()
+        shift, rest = shift.cpu().numpy(), rest.cpu().numpy()
+    gram -= n * np.outer(rest, rest).astype(gram.dtype)
+    mean = shift.astype(np.float64) + rest.astype(np.float64)
+    return n, mean, gram
+
+
 def _merge_moments(a, b):
-    """Moments of two batches combined (Chan, Golub & LeVeque, 1979)."""
+    """Moments of two batches combined (Chan, Golub & LeVeque, 1979).
+
+    Each batch's scatter is about its own mean, so nothing large cancels:
+    the correction term is a sum of squares of the difference of the means,
+    formed in float64. The scatter keeps the batches' floating dtype.
+    """
+    if a is None:
+        return b
     n_a, mean_a, scatter_a = a
     n_b, mean_b, scatter_b = b
     n = n_a + n_b
+    mean_a, mean_b = np.asarray(mean_a, np.float64), np.asarray(mean_b, np.float64)
     delta = mean_b - mean_a
     mean = mean_a + delta * (n_b / n)
-    scatter = scatter_a + scatter_b + np.outer(delta, delta) * (n_a * n_b / n)
+    dtype = np.result_type(scatter_a, scatter_b)
+    correction = np.outer(delta, delta) * (n_a * n_b / n)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scatter = (scatter_a + scatter_b + correction).astype(dtype, copy=False)
     return n, mean, scatter
+
+
+def _blocks_moments(blocks, device):
+    """The merged :func:`_centred_moments` of ``blocks``, copies the caller owns."""
+    moments = None
+    for block in blocks:
+        moments = _merge_moments(moments, _centred_moments(block, device))
+    return moments
+
+
+def _row_block_size(n_features, itemsize, copies=2):
+    """Rows per block such that ``copies`` blocks fit scikit-learn's working memory."""
+    return int(max(1, working_memory_bytes() // max(n_features * itemsize * copies, 1)))
+
+
+def _row_blocks(X, copies=2):
+    """Yield ``(start, block)`` over ``X``: a LazyRows's checked copies, or views."""
+    if isinstance(X, LazyRows):
+        yield from X.iter_blocks(X.block_rows(copies))
+        return
+    rows = _row_block_size(X.shape[1], X.dtype.itemsize, copies)
+    for start in range(0, X.shape[0], rows):
+        yield start, X[start : start + rows]
+
+
+def _sparse_moments(X):
+    """``(n, mean, scatter)`` of a CSR/CSC matrix, centred implicitly.
+
+    ``X.T X`` is a sparse product (its density is that of the co-occurrences
+    of non-zeros), densified only at ``n_features x n_features``; X itself is
+    never densified.
+    """
+    n = X.shape[0]
+    mean = np.asarray(X.sum(axis=0, dtype=np.float64)).ravel() / n
+    gram = X.T @ X
+    gram = gram.toarray() if scipy.sparse.issparse(gram) else np.asarray(gram)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scatter = gram - (n * np.outer(mean, mean)).astype(gram.dtype)
+    return n, mean, np.ascontiguousarray(scatter, dtype=X.dtype)
 
 
 def _eigh(C, n_top=None):
@@ -160,6 +277,9 @@ def _minka_mle(spectrum, n_samples):
         if ll > best_ll:
             best_rank, best_ll = rank, ll
     return best_rank
+
+
+_SPARSE = ("csr", "csc")
 
 
 class PCAReducer(BaseReducer):
@@ -366,7 +486,9 @@ class PCAReducer(BaseReducer):
                 stacklevel=4,  # partial_fit, two decorators, the caller
             )
         # A fitted estimator keeps its features, even when it starts anew.
-        X = self._validate(X, reset=not fitted, ensure_all_finite=False)
+        X = self._validate(
+            X, reset=not fitted, ensure_all_finite=False, accept_sparse=_SPARSE
+        )
         self._device = resolve_device(self.device)
         moments = self._checked_moments(X)
         if not first:
@@ -376,10 +498,12 @@ class PCAReducer(BaseReducer):
 
     def _fit(self, X):
         """Validate, fit, set attributes; return the validated X for fit_transform."""
-        X = self._validate(X, reset=True, ensure_all_finite=False)
+        X = self._validate(
+            X, reset=True, ensure_all_finite=False, accept_sparse=_SPARSE
+        )
         n_samples, n_features = X.shape
         self._device = resolve_device(self.device)
-        solver = self._fit_svd_solver = self._choose_solver(n_samples, n_features)
+        solver = self._fit_svd_solver = self._choose_solver(X)
         if solver == "covariance_eigh":
             self._fit_moments(self._checked_moments(X), X.dtype, n_features=n_features)
             return X
@@ -403,7 +527,15 @@ class PCAReducer(BaseReducer):
             size = min(k + self.n_oversamples, n_features, n_samples)
             Q = _randomized_range(Xc, size, n_iter, make_generator(self.random_state))
             _, S, Vt = torch.linalg.svd(Q.T @ Xc, full_matrices=False)
-            S, Vt = S[:k], Vt[:k]
+            Vt = Vt[:k]
+            # The singular values of Q.T Xc miss the part of each direction's
+            # variance outside the range Q caught. Measured on the projections
+            # themselves, explained_variance_ and singular_values_ are what
+            # transform gives (the variance and the norm of each output
+            # column), and the components are ordered by it.
+            S = torch.linalg.vector_norm(Xc @ Vt.T, dim=0)
+            order = torch.argsort(S, descending=True, stable=True)
+            S, Vt = S[order], Vt[order]
             total_var = float(torch.sum(Xc * Xc)) / (n_samples - 1)
         self.__dict__.pop("_moments", None)
         self._set_spectrum(
@@ -417,9 +549,16 @@ class PCAReducer(BaseReducer):
         )
         return X
 
-    def _choose_solver(self, n_samples, n_features):
+    def _choose_solver(self, X):
+        """The solver for ``X``; a sparse or out-of-core X needs the covariance."""
+        n_samples, n_features = X.shape
+        blockwise = scipy.sparse.issparse(X) or isinstance(X, LazyRows)
         if self.svd_solver != "auto":
+            if blockwise and self.svd_solver != "covariance_eigh":
+                self._refuse_solver(X)
             return self.svd_solver
+        if blockwise:
+            return "covariance_eigh"
         if n_features <= 1_000 and n_samples >= 10 * n_features:
             return "covariance_eigh"
         if max(n_samples, n_features) <= 500 or self.n_components == "mle":
@@ -428,6 +567,26 @@ class PCAReducer(BaseReducer):
         if isinstance(k, Integral) and 1 <= k < 0.8 * min(n_samples, n_features):
             return "randomized"
         return "full"
+
+    def _refuse_solver(self, X):
+        if scipy.sparse.issparse(X):
+            # The type of the input is the problem, as scikit-learn says.
+            raise TypeError(
+                f"{type(self).__name__} only supports sparse input with "
+                f'svd_solver="covariance_eigh" (or "auto"), while '
+                f'"{self.svd_solver}" was passed. The other solvers need the '
+                "centred data, which for sparse X would be dense."
+            )
+        raise ValueError(
+            f"X ({X.shape[0]} x {X.shape[1]}, "
+            f"{X.shape[0] * X.shape[1] * X.dtype.itemsize / 2**20:.0f} MiB as "
+            f"{X.dtype.name}) is larger than scikit-learn's working_memory, so "
+            f"{type(self).__name__} reads it in blocks of rows, and "
+            f"svd_solver={self.svd_solver!r} needs all of the centred data at "
+            "once. Use svd_solver='covariance_eigh' (or 'auto'), which is "
+            "exact and reads X block by block, or raise the working memory "
+            "with sklearn.config_context(working_memory=...)."
+        )
 
     def _check_n_samples(self, n_samples):
         if n_samples < 2:
@@ -443,6 +602,13 @@ class PCAReducer(BaseReducer):
         if k is None:
             return limit
         if k == "mle":
+            if solver == "randomized":
+                # As scikit-learn: Minka's MLE needs the whole spectrum.
+                raise ValueError(
+                    f"n_components={k!r} cannot be a string with "
+                    f"svd_solver={solver!r}: Minka's MLE needs the whole "
+                    "spectrum, which 'full' and 'covariance_eigh' compute."
+                )
             if n_samples < n_features:
                 raise ValueError(
                     "n_components='mle' is only supported if n_samples >= n_features."
@@ -468,14 +634,46 @@ class PCAReducer(BaseReducer):
 
         Any non-finite value in X makes the diagonal of X.T X non-finite, so
         checking ``n_features`` numbers replaces a pass over all of X. Only then
-        is X itself inspected, to name the problem.
+        is X itself inspected, to name the problem. When the subtraction of
+        the mean cancelled too many digits (:func:`_cancels`), the moments are
+        computed again from centred blocks of rows and merged.
+
+        A LazyRows is read block by block, each block centred on its own mean
+        (it is a copy) and merged, so memory does not grow with the rows; its
+        blocks check themselves for NaN and infinity.
         """
-        moments = _moments(X, self._device)
+        name = type(self).__name__
+        if isinstance(X, LazyRows):
+            moments = _blocks_moments(
+                (block for _, block in _row_blocks(X)), self._device
+            )
+        elif scipy.sparse.issparse(X):
+            assert_all_finite(X.data, input_name="X", estimator_name=name)
+            moments = _sparse_moments(X)
+            if _cancels(*moments[:2], moments[2].diagonal(), X.dtype):
+                moments = self._recentred(X)
+        else:
+            moments = _moments(X, self._device)
+            _, mean, scatter = moments
+            if np.isfinite(scatter.diagonal()).all() and np.isfinite(mean).all():
+                if _cancels(*moments[:2], scatter.diagonal(), X.dtype):
+                    moments = self._recentred(X)
+            else:
+                assert_all_finite(X, input_name="X", estimator_name=name)
         _, mean, scatter = moments
         if not (np.isfinite(scatter.diagonal()).all() and np.isfinite(mean).all()):
-            assert_all_finite(X, input_name="X", estimator_name=type(self).__name__)
             _raise_overflow(X.dtype)
         return moments
+
+    def _recentred(self, X):
+        """Moments of an in-memory X from centred copies of blocks of its rows."""
+        sparse = scipy.sparse.issparse(X)
+
+        def blocks():
+            for _, block in _row_blocks(X):
+                yield block.toarray() if sparse else np.array(block, order="C")
+
+        return _blocks_moments(blocks(), self._device)
 
     def _fit_moments(self, moments, dtype, n_features):
         """Eigendecompose the scatter matrix and set the fitted attributes."""
@@ -536,6 +734,12 @@ class PCAReducer(BaseReducer):
         self.n_samples_ = int(n_samples)
         self.noise_variance_ = float(noise)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # CSR and CSC, on the covariance route (as scikit-learn's PCA sets it).
+        tags.input_tags.sparse = self.svd_solver in ("auto", "covariance_eigh")
+        return tags
+
     # ---------------------------------------------------------- pickling
 
     def __getstate__(self):
@@ -554,10 +758,56 @@ class PCAReducer(BaseReducer):
 
     # ------------------------------------------------------- transform etc.
 
+    def transform(self, X):
+        """Project ``X`` onto the principal components.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or torch.Tensor of shape (n_samples, n_features)
+            Data to project. A CSR or CSC matrix is projected without being
+            densified; an array larger than scikit-learn's ``working_memory``
+            is read block by block.
+
+        Returns
+        -------
+        Z : ndarray or torch.Tensor of shape (n_samples, `n_components_`)
+            The projections; a tensor if ``X`` was one.
+        """
+        check_is_fitted(self)
+        Z = self._transform(self._validate(X, reset=False, accept_sparse=_SPARSE))
+        return like_input(self._finite(Z, "transform"), X)
+
+    def _compute_device(self):
+        """The fitting device, or the CPU where that was CUDA and is gone."""
+        device = getattr(self, "_device", None)
+        if device is not None and device.type == "cuda" and torch.cuda.is_available():
+            return device
+        return torch.device("cpu")
+
     def _transform(self, X):
-        # (X - mean) @ V.T without a centred copy of X.
+        # (X - mean) @ V.T without a centred copy of X: the mean's projection
+        # is subtracted from the (small) output instead.
         V = self.components_.astype(X.dtype, copy=False)
-        Z = _matmul(X, V.T)
+        device = self._compute_device()
+        if scipy.sparse.issparse(X):
+            Z = np.asarray(X @ V.T)
+        elif device.type == "cpu" and not isinstance(X, LazyRows):
+            # SciPy's gemm, as in fit: measured on two cores against numpy's
+            # and torch's products (20,000 x 784, 2 and 50 components), none
+            # is faster overall, and staying in one BLAS spares the thread
+            # pool hand-over that design.rst describes.
+            Z = _matmul(X, V.T)
+        else:
+            # Blocks of rows: a LazyRows is read so, and on CUDA each block is
+            # copied to the fitting device, where the product runs.
+            Z = np.empty((X.shape[0], V.shape[0]), dtype=X.dtype)
+            Vt = torch.from_numpy(np.ascontiguousarray(V.T)).to(device)
+            for start, block in _row_blocks(X):
+                if device.type == "cpu":
+                    part = _matmul(block, V.T)
+                else:
+                    part = (to_tensor(block, device) @ Vt).cpu().numpy()
+                Z[start : start + len(block)] = part
         Z -= self.mean_ @ V.T
         if self.whiten:
             Z /= np.sqrt(np.maximum(self.explained_variance_, np.finfo(Z.dtype).tiny))
@@ -619,8 +869,13 @@ class PCAReducer(BaseReducer):
 
     def _score_samples(self, X):
         precision = self.get_precision()
-        Xc = X.astype(np.float64) - self.mean_
         _, logdet = np.linalg.slogdet(precision)
-        n_features = X.shape[1]
-        mahalanobis = np.einsum("ij,ij->i", Xc @ precision, Xc)
-        return -0.5 * (mahalanobis + n_features * np.log(2 * np.pi) - logdet)
+        constant = X.shape[1] * np.log(2 * np.pi) - logdet
+        scores = np.empty(X.shape[0])
+        # In blocks of rows, so that the float64 copies stay within the
+        # working memory, and a LazyRows is read as it must be.
+        for start, block in _row_blocks(X, copies=6):
+            Xc = block.astype(np.float64) - self.mean_
+            mahalanobis = np.einsum("ij,ij->i", Xc @ precision, Xc)
+            scores[start : start + len(block)] = -0.5 * (mahalanobis + constant)
+        return scores

@@ -363,3 +363,60 @@ def test_half_precision_tensors_are_widened(dtype):
 def test_meta_tensor_is_rejected():
     with pytest.raises(ValueError, match="meta"):
         PCAReducer().fit(torch.empty(10, 3, device="meta"))
+
+
+# ----------------------------------------- randomized, mle, whiten decisions
+
+
+def test_randomized_attributes_describe_its_transform():
+    # scikit-learn's test_pca_singular_values and _explained_variance_empirical:
+    # the reported spectrum is that of the returned projections.
+    X = np.random.default_rng(16).standard_normal((100, 80))
+    pca = PCAReducer(2, svd_solver="randomized", random_state=0)
+    Z = pca.fit_transform(X)
+    np.testing.assert_allclose(pca.singular_values_, np.linalg.norm(Z, axis=0))
+    np.testing.assert_allclose(pca.explained_variance_, Z.var(axis=0, ddof=1))
+    assert np.all(np.diff(pca.explained_variance_) <= 0)
+    exact = np.linalg.eigvalsh(np.cov(X, rowvar=False))[::-1][:2]
+    np.testing.assert_allclose(pca.explained_variance_, exact, rtol=5e-3)
+
+
+def test_mle_needs_the_whole_spectrum():
+    X = spread_data(17, 200, 10)
+    with pytest.raises(ValueError, match="n_components='mle' cannot be a string"):
+        PCAReducer("mle", svd_solver="randomized").fit(X)
+    for solver in ("full", "covariance_eigh", "auto"):
+        ours = PCAReducer("mle", svd_solver=solver).fit(X)
+        assert ours.n_components_ == PCA("mle", svd_solver="full").fit(X).n_components_
+
+
+def test_score_does_not_depend_on_whiten():
+    # A deliberate difference from scikit-learn, whose covariance (and so its
+    # score) changes with whiten: whitening rescales the output, not the model.
+    X = spread_data(18, 300, 6)
+    plain, white = PCAReducer(3).fit(X), PCAReducer(3, whiten=True).fit(X)
+    np.testing.assert_allclose(white.score_samples(X), plain.score_samples(X))
+    np.testing.assert_allclose(white.get_covariance(), plain.get_covariance())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("whiten", [False, True])
+def test_cuda_model_transforms_on_its_device(whiten, monkeypatch):
+    X = spread_data(19, 2_000, 30)
+    gpu = PCAReducer(5, whiten=whiten, device="cuda").fit(X)
+    cpu = PCAReducer(5, whiten=whiten, device="cpu").fit(X)
+    seen = []
+    real = torch.Tensor.__matmul__
+
+    def spy(a, b):
+        seen.append(a.device.type)
+        return real(a, b)
+
+    monkeypatch.setattr(torch.Tensor, "__matmul__", spy)
+    Z = gpu.transform(X)
+    monkeypatch.undo()
+    assert "cuda" in seen
+    np.testing.assert_allclose(Z, cpu.transform(X), atol=1e-8)
+    T = gpu.transform(torch.from_numpy(X).cuda())
+    assert T.device.type == "cuda"
+    np.testing.assert_allclose(T.cpu().numpy(), Z, atol=1e-12)
