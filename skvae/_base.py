@@ -91,7 +91,8 @@ class BaseReducer(
             Latent coordinates; a tensor if ``X`` was one.
         """
         check_is_fitted(self)
-        Z = self._transform(self._validate(X, reset=False))
+        with _overflow_reported():
+            Z = self._transform(self._validate(X, reset=False))
         return like_input(self._finite(Z, "transform"), X)
 
     def inverse_transform(self, X):
@@ -117,9 +118,9 @@ class BaseReducer(
                 f"inverse_transform is expecting {self.n_components_} latent "
                 "features as input."
             )
-        return like_input(
-            self._finite(self._inverse_transform(Z), "inverse_transform"), X
-        )
+        with _overflow_reported():
+            X_back = self._inverse_transform(Z)
+        return like_input(self._finite(X_back, "inverse_transform"), X)
 
     def score_samples(self, X):
         """Log-likelihood of each sample under the fitted model, in nats.
@@ -134,7 +135,8 @@ class BaseReducer(
         log_likelihood : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        scores = self._score_samples(self._validate(X, reset=False))
+        with _overflow_reported():
+            scores = self._score_samples(self._validate(X, reset=False))
         return self._finite(scores, "score_samples")
 
     def _finite(self, out, method):
@@ -251,6 +253,12 @@ class BaseReducer(
 
     @abstractmethod
     def _score_samples(self, X): ...
+
+
+def _overflow_reported():
+    """Silence NumPy's overflow warnings: :meth:`BaseReducer._finite` raises
+    an error that names the problem where a result overflowed."""
+    return np.errstate(over="ignore", invalid="ignore")
 
 
 def _slerp(z_a, z_b, t):
