@@ -89,7 +89,10 @@ class _NeuralReducer(BaseReducer):
         Parameters
         ----------
         X : array-like or torch.Tensor of shape (n_samples, n_features)
-            Training data.
+            Training data. A NumPy array whose floating copy would exceed
+            scikit-learn's ``working_memory`` (a memory-mapped file, say) is
+            read a buffer of randomly drawn chunks at a time; see
+            :doc:`/large_data`.
         y : None
             Ignored.
 

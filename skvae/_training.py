@@ -10,7 +10,9 @@ device, each epoch draws one permutation and walks contiguous slices of it
 (no ``DataLoader``, no per-sample collation), Adam is fused where the build
 supports it, and the per-batch loss terms are written into a device buffer
 instead of being read back with ``.item()``, so the host synchronises with
-the device once per epoch rather than once per batch.
+the device once per epoch rather than once per batch. Data larger than
+memory comes as a stream of buffers instead (:class:`skvae._data.RowStream`);
+each buffer is then one such tensor.
 
 The ``objective`` protocol: ``objective(module, xb, epoch, generator)``
 returns ``(loss, terms)``, the scalar to minimise (a mean over the batch,
@@ -327,7 +329,7 @@ def train(
 
     Training stops by :class:`_Stopper`'s rule when ``plan.check_convergence``
     (with ``X_val``, on the validation loss, and the best validation epoch's
-    weights are restored at the end), when a callback asks, or after
+    weights, optimizer state and generator state are restored at the end), when a callback asks, or after
     ``plan.max_epochs``. Epochs before ``objective.warmup_epochs`` (if set)
     count for neither the rule nor the best epoch.
 
@@ -336,14 +338,15 @@ def train(
     module : torch.nn.Module
     optimizer : torch.optim.Optimizer
         Over ``module``'s parameters.
-    X : Tensor of shape (n_samples, n_features)
-        Training data, on the module's device.
+    X : Tensor of shape (n_samples, n_features), or a stream
+        Training data, on the module's device, or a stream of data larger
+        than memory (see :func:`run_epoch`).
     objective : callable
         See the module docstring.
     plan : TrainingPlan
     generator : torch.Generator
         The only source of randomness: permutations and the objective's noise.
-    X_val : Tensor or None
+    X_val : Tensor, stream or None
         Validation data for early stopping.
     verbose : int
         0 silent; 1 a tqdm bar (or one log line per epoch without tqdm);
