@@ -329,9 +329,10 @@ def train(
 
     Training stops by :class:`_Stopper`'s rule when ``plan.check_convergence``
     (with ``X_val``, on the validation loss, and the best validation epoch's
-    weights, optimizer state and generator state are restored at the end), when a callback asks, or after
-    ``plan.max_epochs``. Epochs before ``objective.warmup_epochs`` (if set)
-    count for neither the rule nor the best epoch.
+    weights, optimizer state and generator state are restored at the end),
+    when a callback asks, or after ``plan.max_epochs``. Epochs before
+    ``objective.warmup_epochs`` (if set) count for neither the rule nor the
+    best epoch.
 
     Parameters
     ----------
