@@ -15,9 +15,14 @@ import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from sklearn import config_context
-from test_faults import _assert_unchanged, _snapshot
+from test_faults import (
+    _assert_unchanged,
+    _interrupt_at_epoch,
+    _snapshot,
+    _stop_at_epoch,
+)
 
-from skvae import AutoencoderTransformer, VAETransformer, _losses
+from skvae import AutoencoderTransformer, FitInterruptedWarning, VAETransformer, _losses
 from skvae._data import LazyRows, RowStream, is_out_of_core, row_noise
 
 NEURAL = [AutoencoderTransformer, VAETransformer]
@@ -285,3 +290,29 @@ def test_validation_scores_stay_in_step_with_n_iter(Est, split):
     assert np.isnan(est.validation_scores_[4:]).all()
     refit = copy.deepcopy(est).set_params(warm_start=False).fit(X_train)
     assert refit.validation_scores_ is None
+
+
+@pytest.mark.parametrize("Est", NEURAL)
+def test_an_interrupted_streamed_fit_keeps_complete_epochs_or_nothing(
+    Est, split, memmap
+):
+    # Ctrl-C after epoch 2 keeps two epochs (as a stop after epoch 2 would);
+    # Ctrl-C during the standardisation pass leaves the fitted model as it was.
+    params = dict(n_components=2, hidden_layer_sizes=(16,), max_iter=5, random_state=0)
+    with config_context(working_memory=TINY_MB):
+        stopped = Est(callbacks=[_stop_at_epoch(2)], **params).fit(memmap)
+        est = Est(callbacks=[_interrupt_at_epoch(2)], **params)
+        with pytest.warns(FitInterruptedWarning), pytest.raises(KeyboardInterrupt):
+            est.fit(memmap)
+        assert est.n_iter_ == 2
+        assert_array_equal(est.transform(split[1]), stopped.transform(split[1]))
+
+        snapshot = _snapshot(est)
+
+        class Interrupting(np.ndarray):
+            def __getitem__(self, rows):
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            est.fit(np.asarray(memmap).view(Interrupting))
+    _assert_unchanged(est, snapshot)
