@@ -283,11 +283,11 @@ def is_out_of_core(X):
 class LazyRows:
     """A 2-D array whose rows are read, converted and checked one block at a time.
 
-    Slicing rows (``X[a:b]``, or a sorted integer array) returns a
-    C-contiguous array of ``dtype``, checked for NaN and infinity, so code
-    written for validated arrays (``X.shape``, ``X.dtype``, ``X[a:b]``)
-    works unchanged on data larger than memory. Nothing else is supported:
-    a whole-array operation on it is a bug.
+    Slicing rows (``X[a:b]``) returns a C-contiguous array of ``dtype``,
+    checked for NaN and infinity, so code written for validated arrays
+    (``X.shape``, ``X.dtype``, ``X[a:b]``) works unchanged on data larger
+    than memory. Nothing else is supported: a whole-array operation on it
+    is a bug.
 
     Parameters
     ----------
@@ -310,13 +310,14 @@ class LazyRows:
         return self.shape[0]
 
     def __getitem__(self, rows):
+        if not isinstance(rows, slice):
+            raise TypeError(f"LazyRows reads slices of rows, not {rows!r}.")
         block = np.asarray(self.data[rows], dtype=self.dtype, order="C")
         if block is self.data or np.shares_memory(block, self.data):
             block = block.copy()  # the pages are released below; keep no view
         self._release(rows)
         if not np.isfinite(block).all():
-            start = rows.start if isinstance(rows, slice) else None
-            where = f" (in rows from {start})" if start is not None else ""
+            where = f" (in rows from {rows.start})" if rows.start else ""
             kind = "NaN" if np.isnan(block).any() else "infinity"
             raise ValueError(
                 f"Input {self.input_name} contains {kind}{where}; remove or impute "
@@ -337,19 +338,23 @@ class LazyRows:
 
 
 def _page_releaser(X):
-    """A function of a row index that drops ``X``'s pages for those rows.
+    """A function of a slice of rows that drops ``X``'s pages for those rows.
 
     For a memory-mapped file, the pages are returned with ``MADV_DONTNEED``
     (they stay in the page cache, so reading them again is cheap, but no
-    longer count in this process). Only for shared or read-only mappings:
-    a copy-on-write map (mode "c") would lose its writes. A no-op elsewhere.
+    longer count in this process). Only for shared or read-only mappings,
+    as the :class:`numpy.memmap` that ``X`` is or views says: a
+    copy-on-write map (mode "c") would lose its writes, and so would a map
+    whose mode is unknown. A no-op elsewhere.
     """
-    base = X
+    base, mode = X, None
     while isinstance(base, np.ndarray):
+        if mode is None and isinstance(base, np.memmap):
+            mode = base.mode
         base = base.base
     if (
         not isinstance(base, mmap.mmap)
-        or getattr(X, "mode", "r") not in ("r", "r+", "w+", "readwrite", "write")
+        or mode not in ("r", "r+", "w+")
         or not hasattr(mmap, "MADV_DONTNEED")
     ):
         return lambda rows: None
@@ -360,8 +365,6 @@ def _page_releaser(X):
         return view.__array_interface__["data"][0] - start
 
     def release(rows):
-        if not isinstance(rows, slice):
-            rows = slice(int(rows[0]), int(rows[-1]) + 1) if len(rows) else slice(0)
         part = X[rows]
         if part.size == 0:
             return

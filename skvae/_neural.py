@@ -129,7 +129,8 @@ class _NeuralReducer(BaseReducer):
         :class:`~sklearn.model_selection.GridSearchCV` stops as Ctrl-C asks;
         the estimator itself (``est`` in ``est.fit(X)``) is usable. The
         optimizer's moments and the random state kept for a warm start
-        include the steps of an epoch cut short. An interrupt before the
+        include the steps of an epoch cut short (with early stopping, they
+        are those of the best epoch, whose weights are kept). An interrupt before the
         first epoch completed, or a second one while the fit is stored,
         leaves the estimator as it was.
         """
@@ -279,7 +280,8 @@ class _NeuralReducer(BaseReducer):
         Tensors on ``device`` for data in memory; for a :class:`LazyRows`,
         streams that read it chunk by chunk (see ``_stream``). ``X_val`` is
         early stopping's held-out part, or None; ``X_all`` is every row, for
-        the diagnostics computed after training.
+        the diagnostics computed after training (``(X_train, X_val)`` when
+        split, so that no third copy of the data is held while training).
         """
         if isinstance(X, LazyRows):
             return self._stream(X, device, partial)
@@ -288,7 +290,8 @@ class _NeuralReducer(BaseReducer):
         if not n_val:
             return Xt, None, Xt
         perm = self._validation_permutation(Xt.shape[0]).to(device)
-        return Xt[perm[n_val:]], Xt[perm[:n_val]], Xt
+        X_train, X_val = Xt[perm[n_val:]], Xt[perm[:n_val]]
+        return X_train, X_val, (X_train, X_val)
 
     def _stream(self, X, device, partial):
         """``_training_data`` of an array larger than memory.
@@ -297,12 +300,14 @@ class _NeuralReducer(BaseReducer):
         holds as many chunks as fit the working memory with room for the
         copies a buffer goes through (read, float32, standardised, shuffled).
         """
-        n = X.shape[0]
-        chunk_rows = int(np.clip(n // 64, 1, self._chunk_rows))
+        n, buffer_rows = X.shape[0], X.block_rows(copies=8)
+        # Chunks of at most a buffer (wide data) and at least 64 per array.
+        chunk_rows = int(np.clip(min(n // 64, buffer_rows), 1, self._chunk_rows))
         n_chunks = -(-n // chunk_rows)
-        buffer_chunks = max(1, X.block_rows(copies=8) // chunk_rows)
+        buffer_chunks = max(1, buffer_rows // chunk_rows)
 
         def prepare(block):
+            _check_float32_range(block)
             return self._standardize(to_tensor(block, device, torch.float32))
 
         def stream(chunks):
@@ -474,8 +479,9 @@ class _NeuralReducer(BaseReducer):
     def _blocks(self, X, fn, rows=None, *, reduce=None):
         """Apply ``fn`` (tensor → tuple of tensors) to fixed-size blocks of ``X``.
 
-        ``X`` is an array, a tensor, a :class:`LazyRows` or a
-        :class:`RowStream`; the last two are read a buffer at a time, so
+        ``X`` is an array, a tensor, a tuple of tensors (training and
+        validation rows), a :class:`LazyRows` or a :class:`RowStream`; the
+        last two are read a buffer at a time, so
         only one buffer of input and one block of activations are held.
         Returns the concatenated outputs as float32 numpy arrays, or with
         ``reduce="sum"`` their sums over the rows, in float64, without
@@ -691,6 +697,8 @@ def _read_buffers(X, rows):
     """
     if isinstance(X, RowStream):
         return X.buffers()
+    if isinstance(X, tuple):  # training and validation rows
+        return X
     if isinstance(X, LazyRows):
         read = max(rows, X.block_rows() // rows * rows)
         return (block for _, block in X.iter_blocks(read))
@@ -719,7 +727,8 @@ def _check_float32_range(X):
     """Refuse float64 ``X`` with values beyond float32, which the networks use.
 
     Converted, they would be infinite, and training would diverge at once. A
-    :class:`LazyRows` is not read here, which would cost a pass over the data.
+    :class:`LazyRows` is not read here, which would cost a pass over the data:
+    ``_stream`` checks each block as training reads it.
     """
     if isinstance(X, np.ndarray) and X.dtype == np.float64 and X.size:
         largest = max(float(X.max()), -float(X.min()))

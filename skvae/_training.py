@@ -217,13 +217,15 @@ def _shuffled_batches(X, batch_size, generator):
         for start in range(0, X.shape[0], batch_size):
             yield X.index_select(0, perm[start : start + batch_size])
         return
-    yield from _rebatch(
-        (
-            b.index_select(0, _randperm(b.shape[0], generator, b.device))
-            for b in X.buffers(generator)
-        ),
-        batch_size,
-    )
+    yield from _rebatch(_shuffled_buffers(X, generator), batch_size)
+
+
+def _shuffled_buffers(X, generator):
+    for buffer in X.buffers(generator):
+        perm = _randperm(buffer.shape[0], generator, buffer.device)
+        shuffled = buffer.index_select(0, perm)
+        del buffer  # not held while the next one is read
+        yield shuffled
 
 
 def _ordered_batches(X, batch_size):
@@ -249,7 +251,8 @@ def _rebatch(buffers, batch_size):
         full = buffer.shape[0] - buffer.shape[0] % batch_size
         for start in range(0, full, batch_size):
             yield buffer[start : start + batch_size]
-        carry = buffer[full:]
+        carry = buffer[full:].clone()  # a view would hold the whole buffer
+        del buffer
     if carry is not None and carry.shape[0]:
         yield carry
 
@@ -378,8 +381,9 @@ def train(
     epoch (those at the start of an epoch cut short, never half-updated
     ones) or early stopping's best are kept, the lists hold the complete
     epochs, and the exception is returned in ``result.interrupt`` for the
-    caller to re-raise. The optimizer's moments and ``generator`` are not
-    rewound: they include the steps of an epoch cut short.
+    caller to re-raise. Without validation, the optimizer's moments and
+    ``generator`` are not rewound: they include the steps of an epoch cut
+    short. With it, they are the best epoch's, restored with its weights.
     """
     result = TrainResult()
     params = [p for p in module.parameters() if p.requires_grad]

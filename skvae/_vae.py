@@ -437,7 +437,8 @@ class VAETransformer(_NeuralReducer):
             return ((self.module_.decode(z) - x).square(),)
 
         (squared,) = self._blocks(X, squared_residual, reduce="sum")
-        ml = squared / X.shape[0]
+        n = sum(part.shape[0] for part in X) if isinstance(X, tuple) else X.shape[0]
+        ml = squared / n
         if self.gaussian_variance != "learned_per_feature":
             ml = ml.mean()
         ml = torch.as_tensor(np.maximum(ml, MIN_VARIANCE), dtype=torch.float32)

@@ -316,3 +316,24 @@ def test_an_interrupted_streamed_fit_keeps_complete_epochs_or_nothing(
         with pytest.raises(KeyboardInterrupt):
             est.fit(np.asarray(memmap).view(Interrupting))
     _assert_unchanged(est, snapshot)
+
+
+def test_copy_on_write_maps_keep_their_writes(tmp_path, fitted_vae, digits):
+    # Releasing the pages of a private map would revert them to the file.
+    X = digits[0]
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    cow = np.load(path, mmap_mode="c")
+    cow[:] = 0.5
+    for view in (cow, np.asarray(cow), cow.view(np.ndarray)[::1]):
+        with config_context(working_memory=TINY_MB):
+            fitted_vae.transform(view)
+        assert (cow == 0.5).all()
+
+
+def test_streamed_float64_beyond_float32_says_so(split):
+    X = np.array(split[0])
+    X[-3, 5] = 1e39
+    with config_context(working_memory=TINY_MB):
+        with pytest.raises(ValueError, match="too large for float32"):
+            AutoencoderTransformer(n_components=2, max_iter=1).fit(X)
