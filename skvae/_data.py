@@ -326,7 +326,11 @@ class LazyRows:
         return block
 
     def block_rows(self, copies=4):
-        """Rows per block such that ``copies`` float32/64 copies fit the budget."""
+        """Rows per block such that ``copies`` copies of a block fit the budget.
+
+        Count the block's pages in a memory map as one of them: reading a
+        block touches them, and they are released only after its copy.
+        """
         row_bytes = self.shape[1] * self.dtype.itemsize * copies
         return int(max(1, working_memory_bytes() // max(row_bytes, 1)))
 

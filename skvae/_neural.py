@@ -712,10 +712,12 @@ def _streamed_mean_var(X):
     precision to a large mean, unlike sums of squares.
     """
     n, mean, m2 = 0, 0.0, 0.0
-    for _, block in X.iter_blocks():
+    # Room for the block, its pages in a memory map, and its float64 deviations.
+    for _, block in X.iter_blocks(X.block_rows(copies=6)):
         n_b = block.shape[0]
         mean_b = block.mean(axis=0, dtype=np.float64)
-        m2_b = np.square(block - mean_b).sum(axis=0)
+        deviation = block - mean_b
+        m2_b = np.einsum("ij,ij->j", deviation, deviation)
         delta, total = mean_b - mean, n + n_b
         mean = mean + delta * (n_b / total)
         m2 = m2 + m2_b + np.square(delta) * (n * n_b / total)

@@ -168,7 +168,8 @@ def _row_block_size(n_features, itemsize, copies=2):
 def _row_blocks(X, copies=2):
     """Yield ``(start, block)`` over ``X``: a LazyRows's checked copies, or views."""
     if isinstance(X, LazyRows):
-        yield from X.iter_blocks(X.block_rows(copies))
+        # Plus the block's pages in a memory map, touched while it is copied.
+        yield from X.iter_blocks(X.block_rows(copies + 1))
         return
     rows = _row_block_size(X.shape[1], X.dtype.itemsize, copies)
     for start in range(0, X.shape[0], rows):
