@@ -246,8 +246,6 @@ class _NeuralReducer(BaseReducer):
         module = self._build_module(X.shape[1], generator).to(device)
         # Seeds stochastic scores, so they are reproducible for a fitted model.
         self._score_seed = int(torch.randint(2**62, (1,), generator=generator))
-        # Early stopping holds out the same rows in every call of this run.
-        self._validation_seed = int(torch.randint(2**62, (1,), generator=generator))
         self._architecture = self._architecture_of_params()
         return _Run(module, generator)
 
@@ -334,11 +332,11 @@ class _NeuralReducer(BaseReducer):
 
         Its first rows are held out for validation, so a warm start with
         early stopping validates on the rows the earlier calls held out, not
-        on rows they trained on.
+        on rows they trained on. Its seed derives from the run's score seed
+        rather than being drawn from the training generator, so that training
+        without early stopping draws the same numbers as it always did.
         """
-        seed = getattr(self, "_validation_seed", None)
-        if seed is None:  # a model saved before the seed was kept
-            seed = self._score_seed + 1
+        seed = self._score_seed + 1
         return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
 
     def _plan(self, run, n_train, partial):
