@@ -401,7 +401,8 @@ class RowStream:
         Indices of the chunks in this stream.
     chunk_rows, buffer_chunks : int
     prepare : callable
-        Turns a block (ndarray) into the tensor training uses.
+        Turns a float32 buffer (ndarray) into the tensor training uses; it
+        may overwrite the buffer.
     device : torch.device
         Where ``prepare`` puts its tensors.
     """
@@ -425,10 +426,22 @@ class RowStream:
                 len(order), generator=generator, device=generator.device
             )
             order = order[perm.cpu().numpy()]
+        # One float32 array, filled anew for each buffer: allocating one per
+        # buffer lets the C allocator of a multi-threaded process keep the
+        # freed ones (measured: 3.8 GB instead of 1.2 GB for 1 M MNIST rows).
+        # ``prepare`` may work on it in place; it is refilled only when the
+        # caller asks for the next buffer.
+        size = min(self.buffer_chunks * self.chunk_rows, self.shape[0])
+        buffer = np.empty((size, self.shape[1]), dtype=np.float32)
         for start in range(0, len(order), self.buffer_chunks):
             # Sorted, so that the file is read forwards within a buffer.
-            group = np.sort(order[start : start + self.buffer_chunks])
-            yield self.prepare(np.concatenate([self._read(c) for c in group]))
+            filled = 0
+            for chunk in np.sort(order[start : start + self.buffer_chunks]):
+                block = self._read(chunk)
+                with np.errstate(over="ignore"):  # beyond float32: the caller's
+                    buffer[filled : filled + len(block)] = block
+                filled += len(block)
+            yield self.prepare(buffer[:filled])
 
     def _read(self, chunk):
         start = int(chunk) * self.chunk_rows

@@ -304,9 +304,11 @@ class _NeuralReducer(BaseReducer):
         n_chunks = -(-n // chunk_rows)
         buffer_chunks = max(1, buffer_rows // chunk_rows)
 
-        def prepare(block):
-            _check_float32_range(block)
-            return self._standardize(to_tensor(block, device, torch.float32))
+        def prepare(buffer):
+            # Rows are finite (LazyRows checks them) before the cast to float32.
+            if not np.isfinite(buffer).all():
+                raise _beyond_float32("some of its values exceed that")
+            return self._standardize(to_tensor(buffer, device), inplace=True)
 
         def stream(chunks):
             return RowStream(X, chunks, chunk_rows, buffer_chunks, prepare, device)
@@ -414,15 +416,18 @@ class _NeuralReducer(BaseReducer):
         scale = float(np.sqrt(np.mean(var)))
         return mean, scale if np.isfinite(scale) and scale > 0 else 1.0
 
-    def _standardize(self, X):
+    def _standardize(self, X, inplace=False):
         """``(X - mean_) / scale_`` of a tensor, in its dtype and on its device.
 
         ``X`` itself where the model uses X as it is (zero means, scale 1):
         training would otherwise hold a second copy of the data for nothing.
+        With ``inplace``, ``X`` is overwritten instead of copied.
         """
         if self.scale_ == 1.0 and not np.any(self.mean_):
             return X
         mean = torch.as_tensor(self.mean_, dtype=X.dtype, device=X.device)
+        if inplace:
+            return X.sub_(mean).div_(self.scale_)
         return (X - mean) / self.scale_
 
     def _destandardize(self, X):
@@ -479,16 +484,17 @@ class _NeuralReducer(BaseReducer):
 
         ``X`` is an array, a tensor, a tuple of tensors (training and
         validation rows), a :class:`LazyRows` or a :class:`RowStream`; the
-        last two are read a buffer at a time, so
-        only one buffer of input and one block of activations are held.
-        Returns the concatenated outputs as float32 numpy arrays, or with
-        ``reduce="sum"`` their sums over the rows, in float64, without
-        holding more than a block of them.
+        last two are read a buffer at a time, so only one buffer of input and
+        one block of activations are held. Returns the outputs, one row per
+        row of ``X``, as numpy arrays written into place as the blocks are
+        computed (no list of per-block pieces to concatenate), or with
+        ``reduce="sum"`` their sums over the rows, in float64.
         """
         device = self._device
         if rows is None:
             rows = self._block_rows if device.type == "cpu" else 8192
-        outputs = []
+        n = sum(p.shape[0] for p in X) if isinstance(X, tuple) else X.shape[0]
+        results, filled = None, 0
         self.module_.eval()
         with torch.inference_mode():
             for part in _read_buffers(X, rows):
@@ -502,18 +508,21 @@ class _NeuralReducer(BaseReducer):
                     outs = [out[:m] for out in fn(block)]
                     if reduce == "sum":
                         outs = [out.sum(0, dtype=torch.float64) for out in outs]
-                        if outputs:
-                            outs = [
-                                a + b for a, b in zip(outputs[0], outs, strict=True)
-                            ]
-                        outputs = [outs]
-                    else:
-                        outputs.append([out.cpu() for out in outs])
-        if not outputs:
+                        if results is not None:
+                            outs = [a + b for a, b in zip(results, outs, strict=True)]
+                        results = outs
+                        continue
+                    outs = [out.cpu().numpy() for out in outs]
+                    if results is None:
+                        results = [np.empty((n, *o.shape[1:]), o.dtype) for o in outs]
+                    for result, out in zip(results, outs, strict=True):
+                        result[filled : filled + m] = out
+                    filled += m
+        if results is None:
             return None
         if reduce == "sum":
-            return [out.cpu().numpy() for out in outputs[0]]
-        return [torch.cat(parts).numpy() for parts in zip(*outputs, strict=True)]
+            return [out.cpu().numpy() for out in results]
+        return results
 
     def _cast(self, out, like):
         """Return ``out`` in the floating dtype of ``like`` (an array or a dtype)."""
@@ -732,13 +741,16 @@ def _check_float32_range(X):
     """
     if isinstance(X, np.ndarray) and X.dtype == np.float64 and X.size:
         largest = max(float(X.max()), -float(X.min()))
-        limit = float(np.finfo(np.float32).max)
-        if largest > limit:
-            raise ValueError(
-                "X is finite but too large for float32, in which the networks "
-                f"compute: its largest magnitude is {largest:.3g}, float32 holds "
-                f"up to {limit:.3g}. Scale X."
-            )
+        if largest > float(np.finfo(np.float32).max):
+            raise _beyond_float32(f"its largest magnitude is {largest:.3g}")
+
+
+def _beyond_float32(detail):
+    return ValueError(
+        "X is finite but too large for float32, in which the networks compute: "
+        f"float32 holds up to {np.finfo(np.float32).max:.3g}, and {detail}. "
+        "Scale X."
+    )
 
 
 def _reraise(interrupt):

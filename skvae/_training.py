@@ -221,11 +221,14 @@ def _shuffled_batches(X, batch_size, generator):
 
 
 def _shuffled_buffers(X, generator):
+    """The buffers of a stream, each shuffled into one reused tensor."""
+    shuffled = None
     for buffer in X.buffers(generator):
-        perm = _randperm(buffer.shape[0], generator, buffer.device)
-        shuffled = buffer.index_select(0, perm)
-        del buffer  # not held while the next one is read
-        yield shuffled
+        m = buffer.shape[0]
+        if shuffled is None or shuffled.shape[0] < m:
+            shuffled = buffer.new_empty(buffer.shape)
+        perm = _randperm(m, generator, buffer.device)
+        yield torch.index_select(buffer, 0, perm, out=shuffled[:m])
 
 
 def _ordered_batches(X, batch_size):
@@ -247,12 +250,18 @@ def _rebatch(buffers, batch_size):
     carry = None
     for buffer in buffers:
         if carry is not None:
-            buffer = torch.cat([carry, buffer])
+            # Fill the carried batch, without copying the whole buffer.
+            need = batch_size - carry.shape[0]
+            carry = torch.cat([carry, buffer[:need]])
+            buffer = buffer[need:]
+            if carry.shape[0] < batch_size:
+                continue
+            yield carry
         full = buffer.shape[0] - buffer.shape[0] % batch_size
         for start in range(0, full, batch_size):
             yield buffer[start : start + batch_size]
-        carry = buffer[full:].clone()  # a view would hold the whole buffer
-        del buffer
+        # A copy: the buffer is reused for the next one.
+        carry = buffer[full:].clone() if full < buffer.shape[0] else None
     if carry is not None and carry.shape[0]:
         yield carry
 

@@ -75,8 +75,12 @@ def test_lazy_rows_read_checked_blocks(memmap):
 def test_row_stream_yields_its_chunks_once(buffer_chunks):
     X = np.arange(103, dtype=np.float64).reshape(-1, 1) * np.ones((1, 2))
     chunks = np.array([0, 2, 10])  # rows 0-9, 20-29 and 100-102 (the short one)
+
+    def prepare(buffer):  # a copy: the stream refills its buffer
+        return torch.from_numpy(buffer.copy())
+
     stream = RowStream(
-        LazyRows(X), chunks, 10, buffer_chunks, torch.from_numpy, torch.device("cpu")
+        LazyRows(X), chunks, 10, buffer_chunks, prepare, torch.device("cpu")
     )
     assert stream.shape == (23, 2)
     expected = np.r_[0:10, 20:30, 100:103]
@@ -337,3 +341,13 @@ def test_streamed_float64_beyond_float32_says_so(split):
     with config_context(working_memory=TINY_MB):
         with pytest.raises(ValueError, match="too large for float32"):
             AutoencoderTransformer(n_components=2, max_iter=1).fit(X)
+
+
+@pytest.mark.parametrize("sizes", [[7, 3, 10], [2, 2, 2, 9], [12], [5, 0, 5]])
+def test_rebatch_cuts_consecutive_buffers_like_one_array(sizes):
+    from skvae._training import _rebatch
+
+    whole = torch.arange(sum(sizes))
+    buffers = list(torch.split(whole, sizes))
+    batches = list(_rebatch(iter(buffers), 4))
+    assert [b.tolist() for b in batches] == [b.tolist() for b in whole.split(4)]
