@@ -142,7 +142,10 @@ class _NeuralReducer(BaseReducer):
     def partial_fit(self, X, y=None):
         """One pass over ``X`` (one epoch), continuing from the current weights.
 
-        The first call initialises the network. Each call trains one epoch
+        The first call initialises the network and fixes the
+        standardisation (``mean_``, ``scale_``) from its batch, so the first
+        batch should be a fair sample of the data (shuffle the rows before
+        splitting them into batches). Each call trains one epoch
         at the constant rate ``learning_rate_init``: ``learning_rate``,
         ``early_stopping``, ``max_iter``, ``tol`` and ``n_iter_no_change``
         are ignored.
