@@ -496,7 +496,7 @@ class _NeuralReducer(BaseReducer):
         device = self._device
         if rows is None:
             rows = self._block_rows if device.type == "cpu" else 8192
-        n = sum(p.shape[0] for p in X) if isinstance(X, tuple) else X.shape[0]
+        n = _n_rows(X)
         results, filled = None, 0
         self.module_.eval()
         with torch.inference_mode():
@@ -696,6 +696,11 @@ class _Run:
     validation: list = field(default_factory=list)
     n_iter: int = 0
     best_loss: float = math.inf
+
+
+def _n_rows(X):
+    """The number of rows of anything ``_NeuralReducer._blocks`` accepts."""
+    return sum(part.shape[0] for part in X) if isinstance(X, tuple) else X.shape[0]
 
 
 def _read_buffers(X, rows):

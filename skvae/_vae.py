@@ -15,8 +15,8 @@ from sklearn.utils.validation import check_is_fitted
 from . import _losses
 from ._data import like_input, make_generator, row_noise
 from ._modules import MIN_VARIANCE, VariationalAutoencoder
-from ._neural import _COMMON_CONSTRAINTS, _NeuralReducer
-from .metrics import active_units
+from ._neural import _COMMON_CONSTRAINTS, _n_rows, _NeuralReducer
+from .metrics import ACTIVE_UNIT_THRESHOLD
 
 
 class PosteriorCollapseWarning(UserWarning):
@@ -402,11 +402,17 @@ class VAETransformer(_NeuralReducer):
 
         def posterior(x):
             mean, logvar = self.module_.encode(x)
-            return mean, _losses.gaussian_kl_standard(mean, logvar, per_dimension=True)
+            kl = _losses.gaussian_kl_standard(mean, logvar, per_dimension=True)
+            mean = mean.double()
+            return mean, mean.square(), kl
 
-        means, kl = self._blocks(X, posterior)
-        self.kl_per_dimension_ = kl.mean(axis=0, dtype=np.float64)
-        self.active_units_ = active_units(means)
+        # Sums over the rows, not the rows' codes: nothing here grows with X.
+        total, squares, kl = self._blocks(X, posterior, reduce="sum")
+        n = _n_rows(X)
+        self.kl_per_dimension_ = kl / n
+        # active_units: the variance over X of each posterior mean.
+        variance = squares / n - np.square(total / n)
+        self.active_units_ = variance > ACTIVE_UNIT_THRESHOLD
         self.n_active_units_ = int(self.active_units_.sum())
         if self.n_active_units_ == 0:
             warnings.warn(
@@ -437,8 +443,7 @@ class VAETransformer(_NeuralReducer):
             return ((self.module_.decode(z) - x).square(),)
 
         (squared,) = self._blocks(X, squared_residual, reduce="sum")
-        n = sum(part.shape[0] for part in X) if isinstance(X, tuple) else X.shape[0]
-        ml = squared / n
+        ml = squared / _n_rows(X)
         if self.gaussian_variance != "learned_per_feature":
             ml = ml.mean()
         ml = torch.as_tensor(np.maximum(ml, MIN_VARIANCE), dtype=torch.float32)

@@ -11,8 +11,11 @@ from sklearn.metrics import r2_score
 
 from ._data import to_numpy
 
+#: Burda et al.'s variance threshold of an active unit (standard normal prior).
+ACTIVE_UNIT_THRESHOLD = 0.01
 
-def active_units(posterior_means, threshold=0.01):
+
+def active_units(posterior_means, threshold=ACTIVE_UNIT_THRESHOLD):
     """Which latent dimensions are active (Burda, Grosse & Salakhutdinov, 2016).
 
     Dimension ``j`` is active when ``Var_x(E_q[z_j | x]) > threshold``: the
