@@ -105,6 +105,7 @@ def _assert_equal(a, b, path="state"):
     elif torch.is_tensor(a):
         assert torch.is_tensor(b) and torch.equal(a, b), path
     elif isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype, path
         np.testing.assert_array_equal(a, b, err_msg=path)
     elif isinstance(a, dict):
         assert isinstance(b, dict) and a.keys() == b.keys(), path
@@ -117,7 +118,7 @@ def _assert_equal(a, b, path="state"):
     elif isinstance(a, float) and np.isnan(a):
         assert isinstance(b, float) and np.isnan(b), path
     else:
-        assert a == b, path
+        assert type(a) is type(b) and a == b, path
 
 
 def _snapshot(est):

@@ -21,6 +21,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
+from test_faults import _assert_unchanged, _snapshot
 
 from skvae import (
     AutoencoderTransformer,
@@ -227,40 +228,6 @@ MAKERS = {"pca": _pca, "ae": _ae, "vae": _vae}
 
 
 # --------------------------------------------------------------- checks
-
-
-def _assert_equal(a, b, path="state"):
-    """Deep, bitwise equality of estimator attributes (modules by state_dict)."""
-    if isinstance(a, torch.nn.Module):
-        assert isinstance(b, torch.nn.Module), path
-        _assert_equal(a.state_dict(), b.state_dict(), path)
-    elif torch.is_tensor(a):
-        assert torch.is_tensor(b) and torch.equal(a, b), path
-    elif isinstance(a, np.ndarray):
-        assert isinstance(b, np.ndarray) and a.dtype == b.dtype, path
-        np.testing.assert_array_equal(a, b, err_msg=path)
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), path
-        for key in a:
-            _assert_equal(a[key], b[key], f"{path}[{key!r}]")
-    elif isinstance(a, list | tuple):
-        assert type(a) is type(b) and len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _assert_equal(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) and np.isnan(a):
-        assert isinstance(b, float) and np.isnan(b), path
-    else:
-        assert type(a) is type(b) and a == b, path
-
-
-def _snapshot(est):
-    return copy.deepcopy(est.get_params()), copy.deepcopy(dict(est.__dict__))
-
-
-def _assert_unchanged(est, snapshot):
-    params, state = snapshot
-    _assert_equal(est.get_params(), params, "params")
-    _assert_equal(dict(est.__dict__), state)
 
 
 def _as_numpy(out):
