@@ -313,7 +313,9 @@ class LazyRows:
         if not isinstance(rows, slice):
             raise TypeError(f"LazyRows reads slices of rows, not {rows!r}.")
         block = np.asarray(self.data[rows], dtype=self.dtype, order="C")
-        if block is self.data or np.shares_memory(block, self.data):
+        # A bounds check, not np.shares_memory's exact (and possibly slow)
+        # search: a converted block never overlaps, a view always does.
+        if np.may_share_memory(block, self.data):
             block = block.copy()  # the pages are released below; keep no view
         self._release(rows)
         if not np.isfinite(block).all():

@@ -308,8 +308,9 @@ class _NeuralReducer(BaseReducer):
         buffer_chunks = max(1, buffer_rows // chunk_rows)
 
         def prepare(buffer):
-            # Rows are finite (LazyRows checks them) before the cast to float32.
-            if not np.isfinite(buffer).all():
+            # Rows are finite (LazyRows checks them) before the cast to
+            # float32, which only float64 rows can overflow.
+            if X.dtype == np.float64 and not np.isfinite(buffer).all():
                 raise _beyond_float32("some of its values exceed that")
             return self._standardize(to_tensor(buffer, device), inplace=True)
 
