@@ -117,8 +117,7 @@ def demo(args):
         "ELBO (nats)",
         "fit (s)",
     ]
-    print("\n| " + " | ".join(columns) + " |")
-    print("|---" * len(columns) + "|")
+    _print_header(columns)
     table, fitted = [], {}
     # A progress bar per fit with tqdm; without it, verbose would log every
     # epoch, so the table's rows, printed as they come, are the progress.
@@ -152,7 +151,7 @@ def demo(args):
                 f"{seconds:.2f}",
             ]
             table.append(row)
-            print("| " + " | ".join(map(str, row)) + " |")
+            print(_markdown_row(row))
 
     if args.no_report:
         return 0
@@ -169,8 +168,7 @@ def demo(args):
         "KL (nats)",
         "code std",
     ]
-    print("\n| " + " | ".join(sweep_columns) + " |")
-    print("|---" * len(sweep_columns) + "|")
+    _print_header(sweep_columns)
     sweep, sweep_table = {}, []
     for weight in DEMO_KL_WEIGHTS:
         vae = fitted["VAE"]
@@ -187,7 +185,7 @@ def demo(args):
             ", ".join(f"{s:.2f}" for s in np.std(Z_test, axis=0)),
         ]
         sweep_table.append(row)
-        print("| " + " | ".join(row) + " |")
+        print(_markdown_row(row))
     try:
         from ._report import write_demo_report
     except ImportError as exc:  # matplotlib is an optional extra
@@ -291,6 +289,16 @@ def _print_summary(records):
             f"| {mean(rows, 'transform_seconds', '.3f')} "
             f"| {mean(rows, 'estimator_seconds', '.2f')} |"
         )
+
+
+def _markdown_row(cells):
+    return "| " + " | ".join(map(str, cells)) + " |"
+
+
+def _print_header(columns):
+    """A markdown table's header, after a blank line; rows follow as they come."""
+    print("\n" + _markdown_row(columns))
+    print("|---" * len(columns) + "|")
 
 
 def main(argv=None):
