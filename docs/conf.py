@@ -86,9 +86,8 @@ numpydoc_xref_aliases = {
 # sets, makes every example use the 8x8 digits and few epochs; without it they
 # use MNIST where load_mnist finds it and the library's default epochs.
 #
-# sphinx-gallery runs each example from the examples folder, where
-# load_mnist's lookup relative to the working directory (../shared/data) no
-# longer points beside the checkout; name the checkout's copy explicitly.
+# load_mnist does not look in this project's development layout (a checkout
+# beside a shared/ folder): name that copy, where it exists, explicitly.
 _SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 if _SHARED_MNIST.is_file():
     os.environ.setdefault("SKVAE_MNIST", str(_SHARED_MNIST))

@@ -6,13 +6,14 @@ The reducers share one estimator base and run on PyTorch, on the CPU or a GPU.
 from ._autoencoder import AutoencoderTransformer
 from ._pca import PCAReducer
 from ._training import FitInterruptedWarning
-from ._vae import PosteriorCollapseWarning, VAETransformer
+from ._vae import HeldOutGapWarning, PosteriorCollapseWarning, VAETransformer
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AutoencoderTransformer",
     "FitInterruptedWarning",
+    "HeldOutGapWarning",
     "PCAReducer",
     "PosteriorCollapseWarning",
     "VAETransformer",

@@ -8,6 +8,7 @@ MNIST and prints (and optionally writes) its table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import importlib.util
 import logging
@@ -58,16 +59,48 @@ def _epochs(value):
     return value if value == "auto" else int(value)
 
 
+def _progress_bars():
+    """Whether to draw tqdm progress bars: with tqdm, on a terminal only.
+
+    tqdm draws on stderr; written to a file, its redraws and the blank line
+    that each closed bar leaves would land between the table's rows.
+    """
+    if importlib.util.find_spec("tqdm") is None:
+        return False
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except (AttributeError, ValueError):  # a stream without isatty, or closed
+        return False
+
+
+@contextlib.contextmanager
+def _data_errors(args):
+    """Report missing or unreadable data as argparse reports a bad argument.
+
+    One message on stderr, the loader's own (it lists every place looked in),
+    and exit status 2, rather than a traceback.
+    """
+    try:
+        yield
+    except (FileNotFoundError, ValueError) as exc:
+        hint = ""
+        if not args.data:
+            hint = "\nOn the command line, --data PATH names the MNIST file."
+        print(f"skvae {args.command}: error: {exc}{hint}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def _demo_data(args):
     """``(X_train, X_test, y_train, y_test, description, image_shape)``."""
     if args.dataset == "digits" and args.data is not None:
         raise SystemExit("--data names the MNIST file; digits need none.")
-    data = load_train_test(
-        args.dataset,
-        path=args.data,
-        download_if_missing=True,
-        random_state=args.random_state,
-    )
+    with _data_errors(args):
+        data = load_train_test(
+            args.dataset,
+            path=args.data,
+            download_if_missing=True,
+            random_state=args.random_state,
+        )
     parts = [data.X_train, data.X_test, data.y_train, data.y_test]
     if args.n_samples is not None:
         rng = np.random.RandomState(args.random_state)
@@ -119,9 +152,10 @@ def demo(args):
     ]
     _print_header(columns)
     table, fitted = [], {}
-    # A progress bar per fit with tqdm; without it, verbose would log every
-    # epoch, so the table's rows, printed as they come, are the progress.
-    progress = int(importlib.util.find_spec("tqdm") is not None)
+    # A progress bar per fit with tqdm on a terminal; otherwise verbose would
+    # log every epoch, so the table's rows, printed as they come, are the
+    # progress.
+    progress = int(_progress_bars())
     components = list(dict.fromkeys(args.components))
     # The figures show two-dimensional latent spaces, fitted here if the table
     # does not already hold them.
@@ -222,8 +256,9 @@ def benchmark(args):
         X_test = y_test = None
         where = f"digits, {len(X)} images split 75/25 (stratified)"
     else:
-        X, y = load_mnist(args.data, subset="train", return_X_y=True)
-        X_test, y_test = load_mnist(args.data, subset="test", return_X_y=True)
+        with _data_errors(args):
+            X, y = load_mnist(args.data, subset="train", return_X_y=True)
+            X_test, y_test = load_mnist(args.data, subset="test", return_X_y=True)
         where = f"MNIST, {len(X)} training and {len(X_test)} test images"
     reducers = {
         "PCA": PCAReducer(random_state=args.random_state),
@@ -244,7 +279,9 @@ def benchmark(args):
         X_test=X_test,
         y_test=y_test,
         n_jobs=args.n_jobs,
-        verbose=1,
+        # Progress over the fits: a tqdm bar on a terminal only (in a file its
+        # redraws are noise), or a log line per fit where tqdm is missing.
+        verbose=int(_progress_bars() or importlib.util.find_spec("tqdm") is None),
         random_state=args.random_state,
         # Records, so the command works without pandas.
         as_frame=False,
@@ -301,56 +338,95 @@ def _print_header(columns):
     print("|---" * len(columns) + "|")
 
 
-def main(argv=None):
+def _parser():
+    """The command line's parser: every option says what it does and its default."""
     parser = argparse.ArgumentParser(prog="skvae", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
+
     demo_parser = commands.add_parser("demo", help=demo.__doc__)
-    demo_parser.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
+    demo_parser.add_argument(
+        "--dataset",
+        choices=["digits", "mnist"],
+        default="digits",
+        help="scikit-learn's 8x8 digits or the 28x28 MNIST (default: %(default)s)",
+    )
     demo_parser.add_argument(
         "--data",
         default=None,
         help="the MNIST .npz file or its directory (default: the SKVAE_MNIST "
         "environment variable, conventional places, then a download)",
     )
-    demo_parser.add_argument("--components", type=int, nargs="+", default=[2, 10])
+    demo_components = [2, 10]
+    demo_parser.add_argument(
+        "--components",
+        type=int,
+        nargs="+",
+        default=demo_components,
+        help="the latent sizes to compare, one or more (default: "
+        f"{' '.join(map(str, demo_components))})",
+    )
     demo_parser.add_argument(
         "--max-iter",
         type=_epochs,
         default="auto",
-        help="training epochs of the neural reducers (default: auto)",
+        help="training epochs of the neural reducers (default: %(default)s)",
     )
     demo_parser.add_argument(
         "--n-samples",
         type=int,
         default=None,
         help="use at most this many training and this many test images, "
-        "drawn at random; default: all",
+        "drawn at random (default: all)",
     )
     demo_parser.add_argument(
         "--out",
         default="skvae-demo",
-        help="the folder for report.html and the figures (default: skvae-demo)",
+        help="the folder for report.html and the figures (default: %(default)s)",
     )
     demo_parser.add_argument(
-        "--no-report", action="store_true", help="print the table only"
+        "--no-report",
+        action="store_true",
+        help="print the table only, without the KL sweep, the figures and the "
+        "report (default: all of them)",
     )
-    demo_parser.add_argument("--random-state", type=int, default=0)
+    demo_parser.add_argument(
+        "--random-state",
+        type=int,
+        default=0,
+        help="seeds the digits' split, --n-samples' draw and the neural "
+        "reducers (default: %(default)s)",
+    )
     demo_parser.set_defaults(run=demo)
 
     bench_parser = commands.add_parser("benchmark", help=benchmark.__doc__)
     bench_parser.add_argument(
-        "--dataset", choices=["digits", "mnist"], default="digits"
+        "--dataset",
+        choices=["digits", "mnist"],
+        default="digits",
+        help="scikit-learn's 8x8 digits, split 75/25, or MNIST with its own "
+        "test images (default: %(default)s)",
     )
     bench_parser.add_argument(
         "--data",
         default=None,
-        help="the MNIST .npz file or its directory (default: skvae.datasets."
-        "load_mnist's search)",
+        help="the MNIST .npz file or its directory (default: the SKVAE_MNIST "
+        "environment variable, then conventional places; no download)",
     )
-    bench_parser.add_argument("--components", type=int, nargs="+", default=[2, 16])
+    bench_components = [2, 16]
     bench_parser.add_argument(
-        "--out", default=None, help="write the full table (one row per split) as CSV"
+        "--components",
+        type=int,
+        nargs="+",
+        default=bench_components,
+        help="the latent sizes to compare, one or more (default: "
+        f"{' '.join(map(str, bench_components))})",
+    )
+    bench_parser.add_argument(
+        "--out",
+        default=None,
+        help="write the full table (one row per split) to this CSV file "
+        "(default: print the summary only)",
     )
     bench_parser.add_argument(
         "--max-iter",
@@ -358,10 +434,25 @@ def main(argv=None):
         default=None,
         help="training epochs of the neural reducers (default: their own)",
     )
-    bench_parser.add_argument("--n-jobs", type=int, default=None)
-    bench_parser.add_argument("--random-state", type=int, default=0)
+    bench_parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="fits to run in parallel through joblib; -1 uses every core "
+        "(default: one at a time)",
+    )
+    bench_parser.add_argument(
+        "--random-state",
+        type=int,
+        default=0,
+        help="seeds the reducers and the digits' split (default: %(default)s)",
+    )
     bench_parser.set_defaults(run=benchmark)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     return args.run(args)
 

@@ -47,7 +47,8 @@ class AutoencoderTransformer(_NeuralReducer):
     Parameters
     ----------
     n_components : int, default=2
-        Dimension of the code.
+        Dimension of the code. It may exceed ``n_features`` (an over-complete
+        code); :class:`~skvae.PCAReducer` cannot.
     hidden_layer_sizes : array-like of int, default=(512, 256)
         Widths of the encoder's hidden layers, from the input inwards; the
         decoder uses them in reverse. ``()`` gives a single linear layer each
@@ -148,7 +149,12 @@ class AutoencoderTransformer(_NeuralReducer):
         The one number X is divided by after centring: the root mean
         variance per feature of the training data (1.0 where X is used as it
         is). Standardising makes training independent of the units of X;
-        ``transform``, ``inverse_transform`` and the scores undo it.
+        ``transform``, ``inverse_transform`` and the scores undo it. One
+        number for all features keeps their relative scales: a feature whose
+        variance dwarfs the others' dominates the loss and the codes. For
+        features in different units, put a
+        :class:`~sklearn.preprocessing.StandardScaler` in front, in a
+        :class:`~sklearn.pipeline.Pipeline`.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -233,7 +239,7 @@ class AutoencoderTransformer(_NeuralReducer):
         # Binary cross-entropy needs X in [0, 1] as it is.
         return self.loss == "squared_error"
 
-    def _set_diagnostics(self, X):
+    def _set_diagnostics(self, X, X_val=None):
         if self.loss == "squared_error":
             (mse,) = self._blocks(
                 X, lambda x: ((self.module_(x) - x).square().mean(1),)

@@ -29,6 +29,7 @@ from ._data import (
 )
 from ._modules import ACTIVATIONS, build
 from ._training import (
+    ONE_CYCLE_PEAK,
     FitInterruptedWarning,
     TrainingDivergedError,
     TrainingPlan,
@@ -215,7 +216,7 @@ class _NeuralReducer(BaseReducer):
                 "before this call."
             ) from None
         self._store(run, optimizer, result, X.dtype, X_val is not None, incremental)
-        self._set_diagnostics(X_all)
+        self._set_diagnostics(X_all, X_val)
         if result.interrupt is not None:
             kept = (
                 "the best validation epoch's weights"
@@ -325,13 +326,29 @@ class _NeuralReducer(BaseReducer):
         return stream(perm[n_val:]), stream(perm[:n_val]), everything
 
     def _n_validation(self, n, partial, what):
-        """How many of ``n`` samples (or chunks) early stopping holds out."""
-        if not self.early_stopping or partial:
+        """How many of ``n`` samples (or chunks) are held out from training.
+
+        ``validation_fraction`` of them, for early stopping or where the
+        model always holds rows out (``_holds_out``); never in
+        ``partial_fit``, whose batch is all it sees.
+        """
+        if partial or not (self.early_stopping or self._holds_out()):
             return 0
         n_val = max(1, round(self.validation_fraction * n))
-        if n - n_val < 1:
+        if n - n_val >= 1:
+            return n_val
+        if self.early_stopping:
             raise ValueError(f"early_stopping needs at least 2 {what}, got {n}.")
-        return n_val
+        return 0  # too few rows to spare any: calibrate on the training rows
+
+    def _holds_out(self):
+        """Whether a fit holds out rows even without early stopping.
+
+        Held-out rows are scored after every epoch, the fit ends with the
+        weights of the best epoch on them, and a subclass may calibrate on
+        them (``_set_diagnostics`` gets them).
+        """
+        return False
 
     def _validation_permutation(self, n):
         """A permutation of ``range(n)``, the same in every call of a run.
@@ -364,6 +381,14 @@ class _NeuralReducer(BaseReducer):
             and (schedule == "constant" or self.early_stopping),
             first_epoch=run.n_iter,
             best_loss=run.best_loss,
+            # Stopping in a one-cycle's warm-up would end before the step size
+            # peaks (2-D codes of digits: 5-NN 0.896 -> 0.800).
+            patience_from=run.n_iter
+            + (
+                math.ceil(ONE_CYCLE_PEAK * self._max_iter)
+                if schedule == "one_cycle"
+                else 0
+            ),
         )
 
     def _store(self, run, optimizer, result, dtype, validated, incremental):

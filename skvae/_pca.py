@@ -392,6 +392,13 @@ class PCAReducer(BaseReducer):
     offset by 10,000 standard deviations keeps its explained variances to
     about 1e-5. Centred data (and MNIST, for instance) takes one pass.
 
+    **Feature scales.** X is centred, not scaled, as in scikit-learn's PCA:
+    the components follow the features of largest variance, so a feature in
+    large units (on the wine data, one holds 99.8 % of the variance) takes
+    the first component for itself. When the features are in different
+    units, put a :class:`~sklearn.preprocessing.StandardScaler` in front, in a
+    :class:`~sklearn.pipeline.Pipeline`.
+
     **Differences from scikit-learn, by choice.** :meth:`get_covariance` is
     the covariance of the probabilistic PCA model, which does not depend on
     ``whiten``, so neither do :meth:`score` and :meth:`score_samples`

@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ._threads import tuner_for
+
 logger = logging.getLogger("skvae")
 
 try:  # tqdm is optional: without it, progress goes to log lines.
@@ -113,6 +115,10 @@ class TrainingPlan:
         The global index of the first epoch (KL warm-up, history).
     best_loss : float
         Best loss of earlier calls, for warm starts.
+    patience_from : int
+        The global index of the first epoch whose lack of progress counts
+        towards ``n_iter_no_change`` (the peak of a one-cycle schedule, before
+        which the rising step size makes the loss plateau for a while).
     """
 
     batch_size: int
@@ -125,6 +131,11 @@ class TrainingPlan:
     check_convergence: bool = True
     first_epoch: int = 0
     best_loss: float = math.inf
+    patience_from: int = 0
+
+
+#: The share of a one-cycle schedule's steps over which the step size rises.
+ONE_CYCLE_PEAK = 0.3
 
 
 def one_cycle_lr(step, total_steps, peak):
@@ -136,7 +147,7 @@ def one_cycle_lr(step, total_steps, peak):
     so a schedule needs no state to save or restore.
     """
     start, end = peak / 25.0, peak / 25e4
-    rise = 0.3 * total_steps - 1
+    rise = ONE_CYCLE_PEAK * total_steps - 1
     if step <= rise:
         return _cosine(start, peak, step / rise if rise > 0 else 1.0)
     return _cosine(peak, end, (step - rise) / max(total_steps - 1 - rise, 1e-12))
@@ -156,13 +167,16 @@ def train_step(module, optimizer, xb, objective, epoch, generator, autocast):
     return terms
 
 
-def run_epoch(module, optimizer, X, objective, plan, *, epoch, generator):
+def run_epoch(module, optimizer, X, objective, plan, *, epoch, generator, tuner=None):
     """One pass over ``X`` in a fresh random order.
 
     ``X`` is a tensor, or a stream of a larger-than-memory array (an object
     with ``shape``, ``device`` and ``buffers(generator)``; see
     :class:`skvae._data.RowStream`), whose rows are shuffled within buffers
     of randomly chosen chunks.
+
+    ``tuner`` (a :class:`skvae._threads.ThreadTuner`) is told of every step,
+    to choose the number of CPU threads.
 
     Returns
     -------
@@ -190,6 +204,8 @@ def run_epoch(module, optimizer, X, objective, plan, *, epoch, generator):
         batch_terms[i] = train_step(
             module, optimizer, xb, objective, epoch, generator, autocast
         )
+        if tuner is not None:
+            tuner.step()
     return _weighted_mean(batch_terms, n, batch_size), batch_terms
 
 
@@ -199,10 +215,15 @@ def evaluate(module, X, objective, *, batch_size, epoch, generator):
     n_batches = math.ceil(n / batch_size)
     batch_terms = torch.empty(n_batches, len(objective.term_names), device=X.device)
     module.eval()
+    start = getattr(objective, "start_evaluation", None)
+    finish = getattr(objective, "finish_evaluation", None)
+    if start is not None:
+        start()
     with torch.inference_mode():
         for i, xb in enumerate(_ordered_batches(X, batch_size)):
             batch_terms[i] = objective(module, xb, epoch, generator)[1]
-    return _weighted_mean(batch_terms, n, batch_size)
+    terms = _weighted_mean(batch_terms, n, batch_size)
+    return terms if finish is None else finish(terms)
 
 
 def _randperm(n, generator, device):
@@ -307,7 +328,10 @@ class _Stopper:
         else:
             current, best = record["loss"], self.best_loss
             self.best_loss = min(best, current)
-        if not self.plan.check_convergence:
+        if (
+            not self.plan.check_convergence
+            or record["epoch"] <= self.plan.patience_from
+        ):
             return False
         self.no_change = self.no_change + 1 if current > best - self.plan.tol else 0
         return self.no_change > self.plan.n_iter_no_change
@@ -340,8 +364,7 @@ def train(
     """Train ``module`` in place for up to ``plan.max_epochs`` epochs.
 
     Training stops by :class:`_Stopper`'s rule when ``plan.check_convergence``
-    (with ``X_val``, on the validation loss, and the best validation epoch's
-    weights, optimizer state and generator state are restored at the end),
+    (with ``X_val``, on the validation loss),
     when a callback asks, or after ``plan.max_epochs``. Epochs before
     ``objective.warmup_epochs`` (if set) count for neither the rule nor the
     best epoch.
@@ -400,6 +423,8 @@ def train(
         params, plan, X_val is not None, optimizer=optimizer, generator=generator
     )
     validate = _validator(module, X_val, objective, plan, generator)
+    # Fewer CPU threads where the cores are shared (see skvae._threads).
+    tuner = tuner_for(X.device)
     bar = None
     if verbose and tqdm is not None:
         bar = tqdm(total=plan.max_epochs, desc=description, leave=False, unit="epoch")
@@ -419,6 +444,7 @@ def train(
                 plan,
                 epoch,
                 generator,
+                tuner,
             )
             if validate is not None:
                 record.update(validate(epoch))
@@ -444,6 +470,7 @@ def train(
     except KeyboardInterrupt as exc:
         _interrupted(result, params, last_good, i, exc)
     finally:
+        tuner.close()
         if bar is not None:
             bar.close()
     result.best_validation_loss = stopper.best_val
@@ -471,7 +498,7 @@ def _interrupted(result, params, last_good, i, exc):
 
 
 def _train_epoch(
-    module, params, last_good, optimizer, X, objective, plan, epoch, generator
+    module, params, last_good, optimizer, X, objective, plan, epoch, generator, tuner
 ):
     """Run one epoch; return its history record, or raise on divergence.
 
@@ -480,7 +507,14 @@ def _train_epoch(
     at the start of the epoch.
     """
     epoch_terms, batch_terms = run_epoch(
-        module, optimizer, X, objective, plan, epoch=epoch, generator=generator
+        module,
+        optimizer,
+        X,
+        objective,
+        plan,
+        epoch=epoch,
+        generator=generator,
+        tuner=tuner,
     )
     # The single host synchronisation of the epoch.
     finite = torch.stack([p.detach().sum() for p in params]).isfinite().all()

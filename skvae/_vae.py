@@ -18,12 +18,31 @@ from ._modules import MIN_VARIANCE, VariationalAutoencoder
 from ._neural import _COMMON_CONSTRAINTS, _n_rows, _NeuralReducer
 from .metrics import ACTIVE_UNIT_THRESHOLD
 
+_LOG_2PI = math.log(2 * math.pi)
+
 
 class PosteriorCollapseWarning(UserWarning):
     """The fitted VAE's posterior equals its prior: no latent dimension is used.
 
     Raised by :meth:`VAETransformer.fit` when ``n_active_units_`` is 0.
     """
+
+
+class HeldOutGapWarning(UserWarning):
+    """The fitted VAE's held-out ELBO lies far below its training ELBO.
+
+    Raised by :meth:`VAETransformer.fit` when ``validation_elbo_`` is more
+    than one nat per feature below ``train_elbo_``: the model describes the
+    rows it trained on much better than new ones, and its ``score`` on new
+    data is the number to trust.
+    """
+
+
+#: Nats per feature by which the held-out ELBO may trail the training ELBO
+#: before fit warns. Fits of the defaults trail by 0.02-0.3 (all the data
+#: sets of benchmarks/bench_heldout.py); the overfitted fits this warns of
+#: trailed by 20 (digits) to 45 (500 MNIST images).
+HELD_OUT_GAP_PER_FEATURE = 1.0
 
 
 class _VAEObjective:
@@ -38,9 +57,10 @@ class _VAEObjective:
         self.kl_warmup = kl_warmup
         # The loss rises with the weight: no convergence check until it is full.
         self.warmup_epochs = kl_warmup
-        # A calibrated decoder's squared residuals over the current training
-        # epoch: (epoch, sum per feature, rows). Held-out batches are scored
-        # with the variance they give, the model's, not with their own optimum.
+        # A calibrated decoder's variance fitted to the held-out rows at the
+        # latest validation (None before the first, or without held-out rows),
+        # and the squared residuals of the held-out pass under way.
+        self._held_out = None
         self._residuals = None
 
     def weight(self, epoch):
@@ -58,7 +78,7 @@ class _VAEObjective:
         out = module.decode(torch.addcmul(mean, torch.exp(0.5 * logvar), eps)).float()
         variance = None  # a Bernoulli's
         if self.likelihood == "gaussian":
-            variance = self._variance(out, xb, epoch, module.training)
+            variance = self._variance(out, xb, module.training)
         recon = -_log_likelihood(self.likelihood, variance, out, xb, "mean")
         kl = _losses.gaussian_kl_standard(mean, logvar, "mean")
         loss = recon + self.weight(epoch) * kl
@@ -67,33 +87,53 @@ class _VAEObjective:
     def total(self, values, epoch):
         return values[0] + self.weight(epoch) * values[1]
 
-    def _variance(self, out, x, epoch, training):
+    def _variance(self, out, x, training):
         """The fixed variance, or the calibrated one.
 
-        A calibrated decoder's variance is always at its optimum given the
-        network, the mean squared residual (the "optimal sigma" of Rybkin et
-        al., 2021): it needs no learning rate and never lags behind the
-        reconstruction. Its gradient is zero there, so it is detached. A
-        training batch uses its own optimum; a held-out batch (validation)
-        uses the optimum over the training epoch so far, as the fitted model
-        will, so that validation losses are held-out negative ELBOs and show
-        overfitting.
+        A calibrated decoder's variance is not learned by gradient steps but
+        set to its maximum-likelihood value, the mean squared residual (the
+        "optimal sigma" of Rybkin et al., 2021), so it needs no learning rate
+        and never lags behind the reconstruction. Fitted to the training
+        batches, it follows their residuals down as the network memorises
+        them: on a few thousand rows the variance ended 40 times below the
+        held-out residual, the reconstruction term outweighed the KL ever
+        more, and the held-out ELBO fell by a thousand nats while the
+        training ELBO rose. So once held-out rows have been scored, training
+        batches use the variance fitted to those (a fixed number for the
+        next epoch, detached); before that, or without held-out rows, each
+        batch uses its own optimum.
         """
         if not isinstance(self.variance, str):
             return self.variance
         squared = (x - out).detach().square()
-        if training:
-            # The batch's own optimum, and the epoch's sums for held-out batches.
-            per_feature = squared.sum(0)
-            if self._residuals is None or self._residuals[0] != epoch:
-                self._residuals = (epoch, torch.zeros_like(per_feature), 0)
-            _, total, rows = self._residuals
-            self._residuals = (epoch, total + per_feature, rows + x.shape[0])
-        elif self._residuals is not None:
-            _, total, rows = self._residuals
-            squared = (total / rows)[None]  # the training epoch's, as one row
-        ml = squared.mean() if self.variance == "learned" else squared.mean(0)
+        if not training:
+            # Held out: the set's variance is known only at its end, where
+            # finish_evaluation recomputes the term; meanwhile, sums.
+            total, rows = self._residuals
+            self._residuals = (total + squared.sum(0), rows + x.shape[0])
+        elif self._held_out is not None:
+            return self._held_out
+        return self._optimum(squared.mean(0))
+
+    def _optimum(self, mean_squared):
+        """The maximum-likelihood variance given per-feature mean squared residuals."""
+        ml = mean_squared.mean() if self.variance == "learned" else mean_squared
         return ml.clamp(min=MIN_VARIANCE)
+
+    def start_evaluation(self):
+        self._residuals = (0.0, 0)
+
+    def finish_evaluation(self, terms):
+        """The held-out terms under the variance fitted to all the held-out rows."""
+        if not isinstance(self.variance, str) or self.likelihood != "gaussian":
+            return terms
+        total, rows = self._residuals
+        mean_squared = total / rows
+        variance = self._held_out = self._optimum(mean_squared)
+        # The mean over rows of -log N(x; out, variance), from the sums alone.
+        per_feature = mean_squared / variance + torch.log(variance) + _LOG_2PI
+        nll = 0.5 * per_feature.expand(mean_squared.shape).sum()
+        return torch.stack((nll.to(terms.dtype), terms[1]))
 
 
 def _log_likelihood(likelihood, variance, out, x, reduction):
@@ -118,7 +158,8 @@ class VAETransformer(_NeuralReducer):
     Parameters
     ----------
     n_components : int, default=2
-        Dimension of the latent space.
+        Dimension of the latent space. It may exceed ``n_features`` (an
+        over-complete code); :class:`~skvae.PCAReducer` cannot.
     hidden_layer_sizes : array-like of int, default=(512, 256)
         Widths of the encoder's hidden layers; the decoder uses them reversed.
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
@@ -127,13 +168,13 @@ class VAETransformer(_NeuralReducer):
         scale; ``"bernoulli"`` needs X in [0, 1] (grey levels are accepted,
         but then the score is not a bound on a normalised density; see
         Notes).
-    gaussian_variance : "learned", "learned_per_feature" or float, \
-            default="learned"
+    gaussian_variance : {"learned", "learned_per_feature"} or float, default="learned"
         The variance of the Gaussian likelihood. ``"learned"``: one variance
-        for all features, learned with the network (a "calibrated decoder",
-        Rybkin et al., 2021), so that the balance of reconstruction and KL
-        does not depend on the scale of X; the model then works on
-        standardised data (see ``mean_``). ``"learned_per_feature"``: one
+        for all features, fitted with the network (a "calibrated decoder",
+        Rybkin et al., 2021) to rows held out from training (see Notes), so
+        that the balance of reconstruction and KL does not depend on the
+        scale of X; the model then works on standardised data (see
+        ``mean_``). ``"learned_per_feature"``: one
         learned variance per feature. A number fixes the variance, in the
         units of X: smaller values weigh the reconstruction more against the
         KL term (see Notes). Learned variances are floored at 1e-4 times the
@@ -176,9 +217,15 @@ class VAETransformer(_NeuralReducer):
         (``learning_rate="constant"``, or with ``early_stopping``).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, stop when the validation
-        loss stops improving, and keep the weights of its best epoch.
+        loss stops improving, and keep the weights of its best epoch. With
+        ``learning_rate="one_cycle"``, epochs before the step size peaks (the
+        first 30 %) do not count towards ``n_iter_no_change``. With a learned
+        ``gaussian_variance`` (the default) rows are held out and the best
+        epoch is kept in any case (see Notes); early stopping adds the stop.
     validation_fraction : float, default=0.1
-        Share of the data held out for ``early_stopping``.
+        Share of the data held out from training: for ``early_stopping``, and
+        with a learned ``gaussian_variance`` always (when at least two rows
+        are given; :meth:`partial_fit` holds out none).
     warm_start : bool, default=False
         Continue from the previous fit's weights and optimizer state (with
         ``learning_rate="one_cycle"``, through a new cycle of ``max_iter``
@@ -216,8 +263,18 @@ class VAETransformer(_NeuralReducer):
     loss_curve_ : list of float
         Training loss (negative weighted ELBO, nats per sample) of each epoch.
     validation_scores_ : list of float or None
-        Negative validation loss of each epoch with ``early_stopping``.
+        Negative validation loss of each epoch (the training objective on the
+        held-out rows, in the standardised units of ``loss_curve_``), when
+        rows were held out (see ``validation_fraction``).
     best_validation_score_ : float or None
+        That of the epoch whose weights were kept.
+    train_elbo_ : float
+        Mean ELBO of the rows the network trained on, in nats per row in the
+        units of X (KL weight 1, as :meth:`score` gives it).
+    validation_elbo_ : float or None
+        The same of the held-out rows, or None where none were held out. Far
+        below ``train_elbo_`` (by more than one nat per feature), ``fit``
+        warns with a :class:`~skvae.HeldOutGapWarning`.
     best_loss_ : float
     history_ : list of dict
         One dict per epoch with ``epoch``, ``loss``, ``reconstruction`` (the
@@ -227,7 +284,8 @@ class VAETransformer(_NeuralReducer):
         Number of epochs trained, over all calls.
     kl_per_dimension_ : ndarray of shape (n_components,)
         Mean KL divergence of each latent dimension's posterior from the prior
-        on the training data, in nats.
+        on the training data, in nats; never negative (a collapsed dimension's
+        float32 rounding error is clipped to 0).
     active_units_ : ndarray of bool, shape (n_components,)
         Active latent dimensions on the training data (see
         :func:`skvae.metrics.active_units`).
@@ -240,7 +298,12 @@ class VAETransformer(_NeuralReducer):
         The one number X is divided by after centring: the root mean
         variance per feature of the training data (1.0 where X is used as it
         is). Standardising makes training independent of the units of X;
-        ``transform``, ``inverse_transform`` and the scores undo it.
+        ``transform``, ``inverse_transform`` and the scores undo it. One
+        number for all features keeps their relative scales: a feature whose
+        variance dwarfs the others' dominates the loss and the codes. For
+        features in different units, put a
+        :class:`~sklearn.preprocessing.StandardScaler` in front, in a
+        :class:`~sklearn.pipeline.Pipeline`.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
@@ -260,6 +323,20 @@ class VAETransformer(_NeuralReducer):
     not depend on the order or grouping of the samples, and the Monte Carlo
     errors of different samples are independent, so they average out in
     :meth:`score`.
+
+    *Held-out rows.* With a learned ``gaussian_variance`` (the default),
+    ``fit`` trains on ``1 - validation_fraction`` of the rows and scores the
+    rest after every epoch. Two things come of them. The decoder's variance
+    is fitted to the held-out rows (to the training batches only in the
+    first epoch): a variance fitted to the rows the network trains on
+    follows them down as it memorises them, which on a few thousand rows
+    weighed the reconstruction ever more against the KL term and left a
+    held-out ELBO a thousand nats below the training one. And the fit keeps
+    the weights of the epoch whose held-out loss was best: on small data
+    the network goes on overfitting the rows as the one-cycle schedule
+    runs. So ``score`` on new data is the held-out ELBO of the best epoch,
+    and a search over ``kl_weight`` by ``score`` ranks models by how well
+    they describe data they have not seen (:doc:`/user_guide`).
 
     *Grey levels under a Bernoulli likelihood.* The Bernoulli log-likelihood
     of a value strictly between 0 and 1 is minus the binary cross-entropy,
@@ -396,9 +473,16 @@ class VAETransformer(_NeuralReducer):
         if self.likelihood == "bernoulli":
             self._check_unit_interval(X, "likelihood='bernoulli'")
 
-    def _set_diagnostics(self, X):
+    def _holds_out(self):
+        # See _VAEObjective._variance: a variance fitted to the training rows
+        # overfits them, one fitted to held-out rows does not; and on small
+        # data the network itself overfits as the schedule goes on, so the
+        # best epoch on those rows is kept (benchmarks/README.md).
+        return self._learns_variance()
+
+    def _set_diagnostics(self, X, X_val=None):
         if self._learns_variance():
-            self._calibrate_variance(X)
+            self._calibrate_variance(X if X_val is None else X_val)
 
         def posterior(x):
             mean, logvar = self.module_.encode(x)
@@ -409,7 +493,10 @@ class VAETransformer(_NeuralReducer):
         # Sums over the rows, not the rows' codes: nothing here grows with X.
         total, squares, kl = self._blocks(X, posterior, reduce="sum")
         n = _n_rows(X)
-        self.kl_per_dimension_ = kl / n
+        self._set_scores(X, X_val)
+        # A KL is ≥ 0; float32 rounding can push a collapsed dimension's below
+        # (-1e-8), which prints as "-0.". Clip, and + 0.0 turns -0.0 into 0.0.
+        self.kl_per_dimension_ = np.maximum(kl / n, 0.0) + 0.0
         # active_units: the variance over X of each posterior mean.
         variance = squares / n - np.square(total / n)
         self.active_units_ = variance > ACTIVE_UNIT_THRESHOLD
@@ -424,6 +511,32 @@ class VAETransformer(_NeuralReducer):
                 "'learned'.",
                 PosteriorCollapseWarning,
                 stacklevel=6,  # through _fit, fit and two decorators
+            )
+
+    def _set_scores(self, X, X_val):
+        """``train_elbo_`` and ``validation_elbo_``; warn if they lie far apart."""
+        n, total = _n_rows(X), self._score_samples(X, standardized=True)
+        self.validation_elbo_ = None
+        if X_val is None:
+            self.train_elbo_ = total / n
+            return
+        held_out, n_val = self._score_samples(X_val, standardized=True), _n_rows(X_val)
+        self.train_elbo_ = (total - held_out) / (n - n_val)
+        self.validation_elbo_ = held_out / n_val
+        gap = self.train_elbo_ - self.validation_elbo_
+        if gap > HELD_OUT_GAP_PER_FEATURE * self.n_features_in_:
+            warnings.warn(
+                f"The ELBO of the {n_val} held-out rows "
+                f"({self.validation_elbo_:.4g} nats per row) is "
+                f"{gap / self.n_features_in_:.3g} nats per feature below the "
+                f"training rows' ({self.train_elbo_:.4g}): the model fits the "
+                "rows it trained on much better than new ones. More data, a "
+                "smaller network (hidden_layer_sizes), fewer components or a "
+                "larger kl_weight narrow the gap; score() on new data is the "
+                "number to trust.",
+                HeldOutGapWarning,
+                stacklevel=7,  # _set_scores, _set_diagnostics, _fit and its
+                # decorator, fit and its decorator, the caller
             )
 
     def _calibrate_variance(self, X):
@@ -558,8 +671,16 @@ class VAETransformer(_NeuralReducer):
         """
         return float(np.mean(self.score_samples(X, n_importance_samples)))
 
-    def _score_samples(self, X, n_importance_samples=1):
-        self._check_X(X)
+    def _score_samples(self, X, n_importance_samples=1, *, standardized=False):
+        """The bounds of the rows of ``X``, in the units of X.
+
+        With ``standardized``, ``X`` holds rows as training reads them (the
+        tensors, tuple or stream of ``_training_data``) and the sum of their
+        bounds is returned; each row's noise then derives from its
+        standardised values rather than its raw ones.
+        """
+        if not standardized:
+            self._check_X(X)
         K = n_importance_samples
         k = self.n_components_
         likelihood = self.likelihood
@@ -570,7 +691,7 @@ class VAETransformer(_NeuralReducer):
             variance = float(self.gaussian_variance)
         # The density of X, not of the standardised data the model sees: the
         # change of variables x = scale_ * x' + mean_ costs log(scale_) per feature.
-        log_jacobian = X.shape[1] * math.log(self.scale_)
+        log_jacobian = self.n_features_in_ * math.log(self.scale_)
 
         # Importance samples are drawn at most ``draws`` at a time, so that a
         # block decodes about as many rows as a K = 1 block, whatever K.
@@ -583,7 +704,8 @@ class VAETransformer(_NeuralReducer):
             # Carlo errors of different samples are independent, so they
             # average out in score().
             x_raw = x.cpu().numpy()
-            x = self._standardize(x)
+            if not standardized:
+                x = self._standardize(x)
             mean, logvar = self.module_.encode(x)
             log_sum = None  # log of the sum of the importance weights so far
             for first in range(0, K, draws):
@@ -604,4 +726,7 @@ class VAETransformer(_NeuralReducer):
                 log_sum = part if log_sum is None else torch.logaddexp(log_sum, part)
             return (log_sum - math.log(K),)
 
+        if standardized:
+            (total,) = self._blocks(X, bound, rows=rows, reduce="sum")
+            return float(total) - _n_rows(X) * log_jacobian
         return self._blocks(X, bound, rows=rows)[0].astype(np.float64) - log_jacobian

@@ -45,7 +45,13 @@ from ._pca import PCAReducer
 from ._vae import VAETransformer
 from .metrics import reconstruction_r2
 
-__all__ = ["compare_reducers", "kl_path"]
+__all__ = ["COMPARE_COLUMNS", "KL_PATH_COLUMNS", "compare_reducers", "kl_path"]
+
+
+def __dir__():
+    # dir() and tab completion show the public API, not the imports.
+    return list(__all__)
+
 
 logger = logging.getLogger("skvae")
 
@@ -209,6 +215,14 @@ def compare_reducers(
         invalid, ``X_test`` comes without ``y_test`` (or the other way
         round), or both ``X_test`` and ``cv`` are given.
 
+    Warns
+    -----
+    UserWarning
+        When one feature holds more than half of the total variance of ``X``:
+        the reducers centre X and divide it by one scale, so that feature
+        dominates the codes and ``reconstruction_r2``. Standardise features
+        in different units first.
+
     See Also
     --------
     kl_path : One VAE along a range of KL weights.
@@ -261,6 +275,7 @@ def compare_reducers(
         check_scoring(estimator, scoring)
 
     plan = _plan(X, y, X_test, y_test, cv, random_state)
+    _warn_if_one_feature_dominates(X)
     configs = [
         ({"reducer": name, "n_components": k}, clone(r).set_params(n_components=k))
         for k in sizes
@@ -514,6 +529,57 @@ def _check_weights(kl_weights):
                 f"kl_weights must hold finite numbers ≥ 0, got {kl_weights!r}."
             )
     return [float(w) for w in weights]
+
+
+def _warn_if_one_feature_dominates(X):
+    """Warn when one feature holds more than half of the total variance of X.
+
+    skvae's reducers centre X and divide it by one scale for all features, as
+    scikit-learn's PCA does, so such a feature dominates their codes, and
+    ``reconstruction_r2``, an average over the features weighted by their
+    variances, measures hardly anything else. On the wine data (standard
+    deviations 0.12 to 314; one feature holds 99.8 % of the variance), R² is
+    0.998 and more while 5-fold 5-NN accuracy on two PCA components is 0.69,
+    and 0.97 with a StandardScaler in front.
+    """
+    import warnings
+
+    from scipy import sparse
+    from sklearn.utils.sparsefuncs import mean_variance_axis
+
+    from ._data import LazyRows, is_tensor, to_numpy
+    from ._neural import _streamed_mean_var
+
+    if sparse.issparse(X):
+        X = sparse.csr_matrix(X, dtype=np.float64)
+        variances = mean_variance_axis(X, axis=0)[1]
+    else:
+        X = to_numpy(X) if is_tensor(X) else np.asarray(X)
+        if X.ndim != 2:
+            return
+        try:
+            # In float64 blocks of rows: no full-size copy of X, which may be
+            # a memory map larger than memory.
+            variances = _streamed_mean_var(LazyRows(X))[1]
+        except (TypeError, ValueError):
+            return  # not finite numbers: the reducers' checks say what is wrong
+    total = float(np.sum(variances))
+    if len(variances) < 2 or not 0 < total < math.inf:
+        return
+    feature = int(np.argmax(variances))
+    share = variances[feature] / total
+    if share > 0.5:
+        warnings.warn(
+            f"Feature {feature} of X holds {share:.1%} of its total variance. "
+            "The reducers centre X and divide it by one scale for all features, "
+            "so their codes follow this feature and reconstruction_r2 measures "
+            "little else. If the features are in different units, standardise "
+            "them: put a StandardScaler in front of the reducer in a Pipeline, "
+            "or here pass StandardScaler().fit_transform(X) (and X_test "
+            "through the same scaler).",
+            UserWarning,
+            stacklevel=4,  # the caller of compare_reducers, past validate_params
+        )
 
 
 def _plan(X, y, X_test, y_test, cv, random_state):

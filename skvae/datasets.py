@@ -8,6 +8,7 @@ to, so nothing here touches the network behind the user's back.
 
 from __future__ import annotations
 
+import http.client
 import os
 import tempfile
 import warnings
@@ -21,7 +22,13 @@ from sklearn.datasets import fetch_openml, get_data_home
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import StrOptions, validate_params
 
-__all__ = ["load_digits", "load_mnist", "load_train_test"]
+__all__ = ["MNIST_ENV_VAR", "load_digits", "load_mnist", "load_train_test"]
+
+
+def __dir__():
+    # dir() and tab completion show the public API, not the imports.
+    return list(__all__)
+
 
 #: Environment variable naming an MNIST ``.npz`` file or a directory holding one.
 MNIST_ENV_VAR = "SKVAE_MNIST"
@@ -35,6 +42,9 @@ _N_TRAIN, _N_TEST = 60_000, 10_000
 # What a corrupt or truncated archive, or one holding pickled object arrays,
 # raises from np.load or from reading a member.
 _UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+# What fetch_openml raises when it cannot reach OpenML: URLError and timeouts
+# are OSErrors, a connection cut mid-response an HTTPException.
+_NETWORK_ERRORS = (OSError, http.client.HTTPException)
 
 
 @validate_params(
@@ -121,9 +131,8 @@ def load_mnist(
 
     1. ``path``, when given;
     2. the environment variable ``SKVAE_MNIST``, when set;
-    3. ``~/.skvae/mnist.npz``, ``mnist.npz`` in scikit-learn's data home
-       (:func:`sklearn.datasets.get_data_home`) and
-       ``../shared/data/mnist.npz`` relative to the working directory;
+    3. ``~/.skvae/mnist.npz``, then ``mnist.npz`` in scikit-learn's data
+       home (:func:`sklearn.datasets.get_data_home`);
     4. OpenML's ``mnist_784``, through :func:`sklearn.datasets.fetch_openml`,
        only if ``download_if_missing`` is True. The result is saved as
        ``mnist.npz`` in scikit-learn's data home, where step 3 finds it the
@@ -164,7 +173,9 @@ def load_mnist(
     Raises
     ------
     FileNotFoundError
-        When MNIST is not found, naming every place looked in.
+        When MNIST is not found, naming every place looked in; with
+        ``download_if_missing=True``, when it could not be fetched either
+        (offline, say), naming the network error.
     ValueError
         When the file found is not a valid MNIST archive.
 
@@ -184,7 +195,10 @@ def load_mnist(
     if source is None:
         if not download_if_missing:
             raise FileNotFoundError(_not_found_message())
-        arrays, source = _download_mnist()
+        try:
+            arrays, source = _download_mnist()
+        except _NETWORK_ERRORS as exc:
+            raise FileNotFoundError(_not_found_message(download_error=exc)) from exc
         X, y = _select(arrays, subset)
     else:
         X, y = _read_mnist(source, subset)
@@ -301,8 +315,6 @@ def _conventional_places():
     return [
         Path("~/.skvae").expanduser() / _MNIST_FILENAME,
         Path(get_data_home()) / _MNIST_FILENAME,
-        # This project's development layout: a checkout beside a shared/ folder.
-        Path.cwd().parent / "shared" / "data" / _MNIST_FILENAME,
     ]
 
 
@@ -345,19 +357,37 @@ def _find_mnist(path):
     return None
 
 
-def _not_found_message():
+def _not_found_message(download_error=None):
+    """Where MNIST was looked for and how to provide it.
+
+    ``download_error`` is the exception of a failed fetch from OpenML, or None
+    when no download was attempted.
+    """
     places = "\n".join(f"  - {place}" for place in _conventional_places())
+    cache = _conventional_places()[1]
+    if download_error is None:
+        fetched = ""
+        download = (
+            "  - call load_mnist(download_if_missing=True) to fetch mnist_784 "
+            f"from OpenML once and cache it as {cache}."
+        )
+    else:
+        fetched = f"Fetching mnist_784 from OpenML failed too: {download_error}\n"
+        download = (
+            "  - retry when OpenML can be reached: the download is cached as "
+            f"{cache}, for use offline."
+        )
     return (
         "MNIST was not found. No path was given, the environment variable "
         f"{MNIST_ENV_VAR} is not set, and none of these files exists:\n"
         f"{places}\n"
+        f"{fetched}"
         "To fix this, do one of:\n"
         "  - pass load_mnist(path=...), the path of an .npz archive with the "
         f"arrays {', '.join(_MNIST_KEYS)} (uint8 images 28x28), or of a "
         f"directory holding {_MNIST_FILENAME};\n"
         f"  - set the environment variable {MNIST_ENV_VAR} to such a path;\n"
-        "  - call load_mnist(download_if_missing=True) to fetch mnist_784 from "
-        f"OpenML once and cache it as {_conventional_places()[1]}."
+        f"{download}"
     )
 
 
@@ -450,7 +480,15 @@ def _download_mnist():
     Returns ``(arrays, path)``: the four arrays, and the cache file (or the
     OpenML name, when the cache could not be written).
     """
-    bunch = fetch_openml("mnist_784", version=1, as_frame=False)
+    with warnings.catch_warnings():
+        # fetch_openml warns "A network error occurred ... Retrying..." before
+        # each retry; offline, that is noise ahead of the error it then raises,
+        # which load_mnist reports with the places it looked in. The retries
+        # themselves stay, for a network that drops a request.
+        warnings.filterwarnings(
+            "ignore", message="A network error occurred", category=UserWarning
+        )
+        bunch = fetch_openml("mnist_784", version=1, as_frame=False)
     X, y = np.asarray(bunch.data), np.asarray(bunch.target)
     n_total, n_pixels = _N_TRAIN + _N_TEST, int(np.prod(_IMAGE_SHAPE))
     if X.shape != (n_total, n_pixels) or y.shape != (n_total,):

@@ -49,6 +49,12 @@ from ._vae import VAETransformer
 
 __all__ = ["FORMAT_VERSION", "SKOPS_TRUSTED_TYPES", "load", "save"]
 
+
+def __dir__():
+    # dir() and tab completion show the public API, not the imports.
+    return list(__all__)
+
+
 #: The version of the file layout :func:`save` writes. :func:`load` reads
 #: this version only and refuses others with a ``ValueError``.
 FORMAT_VERSION = 1

@@ -11,6 +11,14 @@ from sklearn.metrics import r2_score
 
 from ._data import to_numpy
 
+__all__ = ["ACTIVE_UNIT_THRESHOLD", "active_units", "reconstruction_r2"]
+
+
+def __dir__():
+    # dir() and tab completion show the public API, not the imports.
+    return list(__all__)
+
+
 #: Burda et al.'s variance threshold of an active unit (standard normal prior).
 ACTIVE_UNIT_THRESHOLD = 0.01
 

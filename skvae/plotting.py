@@ -38,6 +38,7 @@ from ._pca import PCAReducer
 from ._vae import VAETransformer
 
 __all__ = [
+    "REPORT_KL_WEIGHTS",
     "plot_interpolation",
     "plot_kl_sweep",
     "plot_latent_manifold",
@@ -47,6 +48,12 @@ __all__ = [
     "plot_scree",
     "plot_training_curves",
 ]
+
+
+def __dir__():
+    # dir() and tab completion show the public API, not the imports.
+    return list(__all__)
+
 
 #: The KL weights of the report's sweep, on its loss "mean squared error per
 #: pixel + weight × KL": over-regularised, well spread, autoencoder-like.

@@ -290,9 +290,38 @@ def test_benchmark_command_writes_csv(tmp_path, capsys):
     assert {row["reducer"] for row in rows} == {"PCA", "autoencoder", "VAE"}
     assert all(0 <= float(row["score"]) <= 1 for row in rows)
 
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    # Captured streams are no terminal: no progress bar over the fits.
+    assert "compare_reducers" not in captured.err and "\r" not in captured.err
     assert "ELBO: the VAE's evidence lower bound" in printed
     table = [line for line in printed.splitlines() if line.startswith("| ")]
     assert table[0].startswith("| reducer | latent size | estimator | score |")
     assert len(table) == 1 + 6
     assert any(line.startswith("| PCA | 2 | 5-NN | 0.") for line in table)
+
+
+def test_warns_when_one_feature_dominates_the_variance():
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_wine(return_X_y=True)
+    kwargs = dict(reducers={"PCA": PCAReducer()}, n_components=2, random_state=0)
+    # Proline (feature 12, standard deviation 314 against 0.12 for the
+    # smallest) holds 99.8 % of the variance: R² near 1 says nothing.
+    with pytest.warns(UserWarning, match="of its total variance") as record:
+        table = compare_reducers(X, y, **kwargs)
+    (warning,) = [w for w in record if "of its total variance" in str(w.message)]
+    message = str(warning.message)
+    assert message.startswith("Feature 12 of X holds 99.8% of its total variance")
+    assert "StandardScaler" in message and "Pipeline" in message
+    assert warning.filename == __file__  # it points at the call
+    assert (table["reconstruction_r2"] > 0.99).all()
+    assert (table["score"] < 0.8).all()
+
+    # Standardised, no feature dominates: no warning, and better codes.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scaled = compare_reducers(StandardScaler().fit_transform(X), y, **kwargs)
+    assert not [w for w in caught if "of its total variance" in str(w.message)]
+    assert (scaled["score"] > 0.9).all()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import warnings
+from urllib.error import URLError
+
 import numpy as np
 import pytest
 import sklearn.datasets
@@ -43,7 +47,8 @@ def isolated(tmp_path, monkeypatch):
     """Point every default place at empty temporary folders and cut the network.
 
     Returns the folders: ``home`` (for ``~/.skvae``), ``data_home`` (scikit-learn's)
-    and ``cwd``, whose ``../shared/data`` is the development-layout place.
+    and ``cwd``, a checkout beside a ``shared/data`` folder (this project's
+    development layout, which the search must ignore).
     """
     home, data_home = tmp_path / "home", tmp_path / "sklearn_data"
     cwd = tmp_path / "project" / "checkout"
@@ -220,12 +225,11 @@ def test_env_var_naming_nothing_raises(tmp_path, monkeypatch, isolated):
         load_mnist()
 
 
-@pytest.mark.parametrize("place", ["home", "data_home", "shared"])
+@pytest.mark.parametrize("place", ["home", "data_home"])
 def test_conventional_places(isolated, place):
     path = {
         "home": isolated.home / ".skvae" / "mnist.npz",
         "data_home": isolated.data_home / "mnist.npz",
-        "shared": isolated.cwd.parent / "shared" / "data" / "mnist.npz",
     }[place]
     write_archive(path)
     assert load_mnist().filename == str(path)
@@ -234,8 +238,17 @@ def test_conventional_places(isolated, place):
 def test_conventional_places_order(isolated):
     first = write_archive(isolated.home / ".skvae" / "mnist.npz")
     write_archive(isolated.data_home / "mnist.npz")
-    write_archive(isolated.cwd.parent / "shared" / "data" / "mnist.npz")
     assert load_mnist().filename == str(first)
+
+
+def test_development_layout_is_not_searched(isolated):
+    # ../shared/data relative to the working directory is where this project
+    # keeps MNIST beside its checkout; for a user it is an arbitrary folder.
+    shared = write_archive(isolated.cwd.parent / "shared" / "data" / "mnist.npz")
+    with pytest.raises(FileNotFoundError) as info:
+        load_mnist()
+    assert "shared" not in str(info.value)
+    assert load_mnist(shared).filename == str(shared)
 
 
 def test_not_found_message(isolated):
@@ -245,7 +258,6 @@ def test_not_found_message(isolated):
     for place in (
         isolated.home / ".skvae" / "mnist.npz",
         isolated.data_home / "mnist.npz",
-        isolated.cwd.parent / "shared" / "data" / "mnist.npz",
     ):
         assert str(place) in message
     for fix in ("path=", "SKVAE_MNIST", "download_if_missing=True"):
@@ -358,6 +370,51 @@ def test_download_splits_and_caches(isolated, fake_openml, monkeypatch):
         np.testing.assert_array_equal(X, expected)
         np.testing.assert_array_equal(y, fake_openml.labels[N_TRAIN:])
     assert len(fake_openml.calls) == 1
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """A fetch_openml that fails as it does without a network: it warns
+    before each retry, then raises URLError. Returns the number of calls."""
+    calls = []
+
+    def fetch_openml(name, **kwargs):
+        calls.append(name)
+        for _ in range(3):
+            warnings.warn(
+                "A network error occurred while downloading https://api.openml.org"
+                "/api/v1/json/data/list/data_name/mnist_784/limit/2/data_version/1."
+                " Retrying...",
+                UserWarning,
+                stacklevel=2,
+            )
+        raise URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
+
+    monkeypatch.setattr(datasets, "fetch_openml", fetch_openml)
+    return calls
+
+
+def test_download_failure_names_the_places_and_the_error(isolated, offline):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no retry noise before the error
+        with pytest.raises(FileNotFoundError) as info:
+            load_mnist(download_if_missing=True)
+    assert offline == ["mnist_784"]
+    message = str(info.value)
+    assert str(isolated.home / ".skvae" / "mnist.npz") in message
+    assert str(isolated.data_home / "mnist.npz") in message
+    assert "OpenML failed" in message
+    assert "Temporary failure in name resolution" in message
+    # Retrying the download is the advice, not asking for what just failed.
+    assert "download_if_missing=True" not in message
+    assert isinstance(info.value.__cause__, URLError)
+
+
+def test_load_train_test_falls_back_when_the_download_fails(offline):
+    from skvae.datasets import load_train_test
+
+    data = load_train_test("mnist", download_if_missing=True, fallback="digits")
+    assert data.name == "digits" and offline == ["mnist_784"]
 
 
 def test_download_not_attempted_when_a_path_is_missing(tmp_path, fake_openml):

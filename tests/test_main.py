@@ -1,18 +1,23 @@
 """The command line and the README's example."""
 
+import argparse
 import base64
 import io
 import re
+import socket
 import subprocess
 import sys
+import warnings
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.error import URLError
 
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from skvae.__main__ import DEMO_KL_WEIGHTS, main
+from skvae import datasets
+from skvae.__main__ import DEMO_KL_WEIGHTS, _parser, main
 
 # The demo's tests train for an epoch or two, too few to leave the prior.
 pytestmark = pytest.mark.filterwarnings("ignore::skvae.PosteriorCollapseWarning")
@@ -34,13 +39,112 @@ FIGURES = [
 def test_demo_prints_variance_and_accuracy(capsys):
     argv = ["demo", "--components", "2", "--max-iter", "2", "--no-report"]
     assert main(argv) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "PCA explained variance" in out
     rows = re.findall(r"^\| ([^|]+) \| 2 \| (0\.\d+) \|", out, flags=re.MULTILINE)
     assert [name for name, _ in rows] == ["PCA", "autoencoder", "VAE"]
     # Two PCA components of digits separate the classes well above chance.
     assert 0.4 < float(rows[0][1]) < 0.9
     assert "report" not in out
+    # Captured streams are no terminal: no progress bars, which in a file
+    # would leave their redraws and a blank line between the table's rows.
+    assert "epoch" not in captured.err and "\r" not in captured.err
+    table = out[out.index("| reducer |") :].rstrip("\n").splitlines()
+    assert len(table) == 2 + 3 and all(line.startswith("|") for line in table)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_demo_draws_progress_bars_on_a_terminal(monkeypatch, capsys):
+    pytest.importorskip("tqdm")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    argv = ["demo", "--components", "2", "--max-iter", "2", "--n-samples", "100"]
+    assert main([*argv, "--no-report"]) == 0
+    bars = terminal.getvalue()
+    assert "AutoencoderTransformer" in bars and "VAETransformer" in bars
+    assert "epoch" in bars
+    assert "| VAE | 2 |" in capsys.readouterr().out
+
+
+@pytest.fixture
+def no_mnist(tmp_path, monkeypatch):
+    """No MNIST in any default place, and OpenML unreachable: fetch_openml
+    warns before each retry and raises URLError, as it does offline."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "sklearn_data"))
+    monkeypatch.delenv(datasets.MNIST_ENV_VAR, raising=False)
+
+    def fetch_openml(name, **kwargs):
+        for _ in range(3):
+            warnings.warn(
+                "A network error occurred while downloading https://api.openml.org"
+                "/api/v1/json/data/list/data_name/mnist_784. Retrying...",
+                UserWarning,
+                stacklevel=2,
+            )
+        raise URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(datasets, "fetch_openml", fetch_openml)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["demo"], "MNIST was not found"),
+        (["benchmark"], "MNIST was not found"),
+        (["benchmark", "--data", "nowhere.npz"], "path='nowhere.npz': no file"),
+    ],
+)
+def test_missing_mnist_is_a_short_error(no_mnist, capsys, argv, expected):
+    command = argv[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Retrying..." noise before it
+        with pytest.raises(SystemExit) as info:
+            main([*argv, "--dataset", "mnist"])
+    assert info.value.code == 2  # as for argparse's errors
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"skvae {command}: error: {expected}")
+    if "--data" not in argv:
+        # load_mnist's message: where it looked, and how to fix it.
+        assert str(no_mnist / "sklearn_data" / "mnist.npz") in captured.err
+        assert "--data PATH" in captured.err
+    if command == "demo":  # the demo downloads; its failure is named
+        assert "Name or service not known" in captured.err
+
+
+def test_every_option_has_help_and_a_default():
+    parser = _parser()
+    (commands,) = [
+        action
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+    assert set(commands.choices) == {"demo", "benchmark"}
+    for name, command in commands.choices.items():
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"{name} {action.option_strings} has no help"
+            assert "(default: " in action.help, (
+                f"{name} {action.option_strings} does not show its default"
+            )
+
+
+def test_demo_help_shows_the_defaults(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "the latent sizes to compare, one or more (default: 2 10)" in text
+    assert "neural reducers (default: 0)" in text  # --random-state
+    assert "(default: auto)" in text and "(default: skvae-demo)" in text
 
 
 class _Figures(HTMLParser):

@@ -126,6 +126,30 @@ def test_history_reports_the_training_elbo(fitted_vae, digits):
     assert last["kl"] == pytest.approx(fitted_vae.kl_per_dimension_.sum(), rel=0.3)
 
 
+@pytest.mark.filterwarnings("ignore::skvae.PosteriorCollapseWarning")
+def test_kl_per_dimension_is_never_negative(digits_small):
+    """A collapsed dimension's KL is 0 up to float32 rounding, which can fall
+    below 0 and print as "-0."; kl_per_dimension_ clips it to 0."""
+    X, _ = digits_small
+    vae = VAETransformer(
+        n_components=3, hidden_layer_sizes=(16,), max_iter=1, random_state=0
+    ).fit(X)
+    # Collapse dimension 0 by hand: its posterior is N(0, exp(-1e-4)) for
+    # every x, whose KL of 5e-9 nats comes out as -8e-9 in float32.
+    head = vae.module_.encoder.head
+    with torch.no_grad():
+        for row, bias in ((0, 0.0), (vae.n_components, -1e-4)):
+            head.weight[row] = 0.0
+            head.bias[row] = bias
+    mean = torch.zeros(1)
+    logvar = torch.full((1,), -1e-4)
+    assert 0.5 * (mean.square() + logvar.exp() - 1 - logvar) < 0  # the premise
+    vae._set_diagnostics(X)  # what fit computes kl_per_dimension_ with
+    kl = vae.kl_per_dimension_
+    assert kl[0] == 0.0 and not np.signbit(kl[0])
+    assert (kl[1:] > 0).all()
+
+
 def test_posterior_collapse_warns(digits_small):
     X, _ = digits_small
     with pytest.warns(PosteriorCollapseWarning, match="collapse"):
@@ -268,10 +292,10 @@ def test_training_objective_is_the_per_sample_mean_of_the_losses(variance):
 
 
 @pytest.mark.parametrize("variance", ["learned", "learned_per_feature"])
-def test_held_out_batches_are_scored_with_the_training_variance(variance):
-    # Validation (early stopping) must score the model, whose variance comes
-    # from the training residuals, not each held-out batch at its own optimum,
-    # which would hide the overfitting of the variance.
+def test_the_variance_is_fitted_to_held_out_rows(variance):
+    # A variance fitted to the training rows follows them down as the network
+    # memorises them; the held-out rows give the variance that the held-out
+    # score uses, and that the next epoch's training batches use.
     g = torch.Generator().manual_seed(0)
     X_train, X_val = torch.rand(60, 6, generator=g), torch.rand(40, 6, generator=g)
     vae = VAETransformer(hidden_layer_sizes=(5,), gaussian_variance=variance)
@@ -285,13 +309,32 @@ def test_held_out_batches_are_scored_with_the_training_variance(variance):
             eps = torch.randn(mean.shape, generator=torch.Generator().manual_seed(seed))
             return module.decode(mean + torch.exp(0.5 * logvar) * eps).numpy()
 
-    module.train()
-    objective(module, X_train, 3, torch.Generator().manual_seed(1))
-    squared = (X_train.numpy() - decoded(X_train, 1)) ** 2
-    train_var = squared.mean() if variance == "learned" else squared.mean(0)
+    def ml_variance(squared):
+        return squared.mean() if variance == "learned" else squared.mean(0)
+
+    # Held out, in two batches: each row is scored with the variance of all 40.
     module.eval()
-    _, terms = objective(module, X_val, 3, torch.Generator().manual_seed(2))
+    objective.start_evaluation()
+    parts = [
+        objective(module, X_val[rows], 3, torch.Generator().manual_seed(seed))[1]
+        for rows, seed in ((slice(0, 25), 2), (slice(25, 40), 3))
+    ]
+    terms = objective.finish_evaluation((parts[0] * 25 + parts[1] * 15) / 40)
+    out = np.concatenate([decoded(X_val[:25], 2), decoded(X_val[25:], 3)])
+    val_var = ml_variance((X_val.numpy() - out) ** 2)
+    expected = -stats.norm.logpdf(X_val.numpy(), out, np.sqrt(val_var)).sum(1)
+    assert float(terms[0]) == pytest.approx(expected.mean(), rel=1e-5)
+
+    # Training batches now use the held-out variance, not their own optimum.
+    module.train()
+    _, terms = objective(module, X_train, 3, torch.Generator().manual_seed(1))
     expected = -stats.norm.logpdf(
-        X_val.numpy(), decoded(X_val, 2), np.sqrt(train_var)
+        X_train.numpy(), decoded(X_train, 1), np.sqrt(val_var)
     ).sum(1)
     assert float(terms[0]) == pytest.approx(expected.mean(), rel=1e-5)
+    own = -stats.norm.logpdf(
+        X_train.numpy(),
+        decoded(X_train, 1),
+        np.sqrt(ml_variance((X_train.numpy() - decoded(X_train, 1)) ** 2)),
+    ).sum(1)
+    assert float(terms[0]) != pytest.approx(own.mean(), rel=1e-3)
