@@ -90,10 +90,14 @@ class BaseReducer(
         Z : ndarray or torch.Tensor of shape (n_samples, `n_components_`)
             Latent coordinates; a tensor if ``X`` was one.
         """
+        return like_input(self._encode(X), X)
+
+    def _encode(self, X):
+        """:meth:`transform` as a NumPy array, whatever ``set_output`` asks for."""
         check_is_fitted(self)
         with _overflow_reported():
             Z = self._transform(self._validate(X, reset=False))
-        return like_input(self._finite(Z, "transform"), X)
+        return self._finite(Z, "transform")
 
     def inverse_transform(self, X):
         """Map latent coordinates back to the input space.
@@ -218,18 +222,17 @@ class BaseReducer(
             raise ValueError(
                 f"n_steps must be an integer of at least 2, got {n_steps!r}."
             )
-        ends = []
-        for name, x in (("x_a", x_a), ("x_b", x_b)):
-            x = np.asarray(to_numpy(x))
-            if x.ndim == 1:
-                x = x[np.newaxis]
-            if x.ndim != 2 or x.shape[0] != 1:
-                raise ValueError(
-                    f"{name} must be one sample, of shape (n_features,) or "
-                    f"(1, n_features); got shape {x.shape}."
-                )
-            ends.append(x)
-        codes = self.transform(np.vstack(ends))
+        ends = [_one_row(name, x) for name, x in (("x_a", x_a), ("x_b", x_b))]
+        if all(hasattr(x, "columns") for x in ends):
+            # Rows of a DataFrame keep their column names, so that a model
+            # fitted on a DataFrame checks them as transform does.
+            X_ends = ends[0].__class__(
+                np.vstack([x.to_numpy() for x in ends]), columns=ends[0].columns
+            )
+        else:
+            X_ends = np.vstack([np.asarray(to_numpy(x)) for x in ends])
+        # Encoded as transform does, but as an array whatever set_output says.
+        codes = self._encode(X_ends)
         z_a, z_b = codes.astype(np.float64)
         t = np.linspace(0.0, 1.0, n_steps)[:, np.newaxis]
         Z = _slerp(z_a, z_b, t) if path == "spherical" else (1 - t) * z_a + t * z_b
@@ -253,6 +256,25 @@ class BaseReducer(
 
     @abstractmethod
     def _score_samples(self, X): ...
+
+
+def _one_row(name, x):
+    """``x`` as one row: a 1-row DataFrame (from a Series or a DataFrame), or a
+    ``(1, n_features)`` array."""
+    if hasattr(x, "to_frame") and getattr(x, "ndim", 0) == 1:  # a pandas Series
+        x = x.to_frame().T
+    shape = x.shape if hasattr(x, "columns") else None
+    if shape is None:
+        x = np.asarray(to_numpy(x))
+        if x.ndim == 1:
+            x = x[np.newaxis]
+        shape = x.shape
+    if len(shape) != 2 or shape[0] != 1:
+        raise ValueError(
+            f"{name} must be one sample, of shape (n_features,) or "
+            f"(1, n_features); got shape {shape}."
+        )
+    return x
 
 
 def _overflow_reported():

@@ -109,7 +109,7 @@ class VariationalAutoencoder(nn.Module):
         self.decoder = mlp([n_components, *reversed(hidden), n_features], activation)
         if output_variance is not None:
             size = 1 if output_variance == "shared" else n_features
-            self.register_buffer("log_variance", torch.empty(size))
+            self.register_buffer("log_variance", torch.empty(size, dtype=torch.float32))
 
     def encode(self, x):
         return self.encoder(x)
@@ -145,11 +145,19 @@ def build(module_class, *args, generator, device="cpu", **kwargs):
     ``device``. Initialising on the CPU keeps weights identical whatever the
     device.
     """
-    with torch.device("meta"):
-        module = module_class(*args, **kwargs)
-    module = module.to_empty(device="cpu")
+    module = on_meta(module_class, *args, **kwargs).to_empty(device="cpu")
     init_parameters(module, generator)
     return module.to(device)
+
+
+def on_meta(module_class, *args, **kwargs):
+    """``module_class(*args, **kwargs)`` on the ``meta`` device, in float32.
+
+    float32 whatever torch's default dtype: a caller's
+    ``torch.set_default_dtype(torch.float64)`` must not change the network.
+    """
+    with torch.device("meta"):
+        return module_class(*args, **kwargs).to(torch.float32)
 
 
 @torch.no_grad()

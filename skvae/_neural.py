@@ -6,6 +6,7 @@ imports the other.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import warnings
@@ -27,7 +28,7 @@ from ._data import (
     resolve_device,
     to_tensor,
 )
-from ._modules import ACTIVATIONS, build
+from ._modules import ACTIVATIONS, build, on_meta
 from ._training import (
     ONE_CYCLE_PEAK,
     FitInterruptedWarning,
@@ -136,7 +137,9 @@ class _NeuralReducer(BaseReducer):
         leaves the estimator as it was.
         """
         incremental = self.warm_start and hasattr(self, "module_")
-        _reraise(self._fit(X, incremental=incremental, partial=False))
+        with own_modes():
+            interrupt = self._fit(X, incremental=incremental, partial=False)
+        _reraise(interrupt)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -172,7 +175,9 @@ class _NeuralReducer(BaseReducer):
             is kept, with a :class:`~skvae.FitInterruptedWarning`,
             as in :meth:`fit`.
         """
-        _reraise(self._fit(X, incremental=hasattr(self, "module_"), partial=True))
+        with own_modes():
+            interrupt = self._fit(X, incremental=hasattr(self, "module_"), partial=True)
+        _reraise(interrupt)
         return self
 
     @transactional
@@ -223,14 +228,14 @@ class _NeuralReducer(BaseReducer):
                 if math.isfinite(result.best_validation_loss)
                 else "the weights of the last complete epoch"
             )
-            warnings.warn(
+            # Warned by fit after this transaction has committed: under a
+            # filter that turns warnings into errors, a warning raised here
+            # would undo the epochs it reports and replace the interrupt.
+            result.interrupt.skvae_message = (
                 f"{type(self).__name__}: training was interrupted after "
                 f"{result.n_epochs} complete epoch"
                 f"{'s' if result.n_epochs != 1 else ''} of this call "
-                f"(n_iter_={self.n_iter_}); the estimator is fitted with {kept}.",
-                FitInterruptedWarning,
-                stacklevel=5,  # _fit and its decorator, fit and its decorator,
-                # the caller
+                f"(n_iter_={self.n_iter_}); the estimator is fitted with {kept}."
             )
         elif plan.schedule == "constant" and not (
             partial or result.converged or result.stopped_by_callback
@@ -525,7 +530,7 @@ class _NeuralReducer(BaseReducer):
         n = _n_rows(X)
         results, filled = None, 0
         self.module_.eval()
-        with torch.inference_mode():
+        with own_modes(inference=True):
             for part in _read_buffers(X, rows):
                 for start in range(0, part.shape[0], rows):
                     block = to_tensor(part[start : start + rows], device, torch.float32)
@@ -639,14 +644,14 @@ class _NeuralReducer(BaseReducer):
         standardizes[, module options])`` (see ``_architecture_of_params``).
         """
         n_components, hidden, activation, _, *options = self._architecture
-        with torch.device("meta"):
-            module = self._module_class(
-                self.n_features_in_,
-                n_components,
-                hidden,
-                activation,
-                **(options[0] if options else {}),
-            )
+        module = on_meta(
+            self._module_class,
+            self.n_features_in_,
+            n_components,
+            hidden,
+            activation,
+            **(options[0] if options else {}),
+        )
         # Compared before any memory is allocated: a file that claims a huge
         # network must also carry its weights.
         expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
@@ -681,6 +686,33 @@ class _NeuralReducer(BaseReducer):
         if hasattr(self, "module_"):
             self.module_.to(device)
         self._device = device
+
+
+@contextlib.contextmanager
+def own_modes(inference=False):
+    """torch's grad and autocast modes as skvae computes, whatever the caller's.
+
+    A fit records gradients in float32 (its own ``precision`` autocast
+    inside) under a caller's ``torch.no_grad()``, ``torch.inference_mode()``
+    or ``torch.autocast``; inference runs in inference mode and float32, as
+    documented, under an ambient autocast too. The caller's modes are back
+    when the block ends: these are thread-local context managers, not global
+    settings. (torch's default dtype is global; skvae names its dtypes
+    instead of depending on it.)
+    """
+    with contextlib.ExitStack() as stack:
+        for device_type in _AUTOCAST_DEVICES:
+            stack.enter_context(torch.autocast(device_type, enabled=False))
+        if inference:
+            stack.enter_context(torch.inference_mode())
+        else:
+            stack.enter_context(torch.inference_mode(False))
+            stack.enter_context(torch.enable_grad())
+        yield
+
+
+# The devices whose autocast a caller may have turned on around a call.
+_AUTOCAST_DEVICES = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
 
 
 def _to_numpy(tensor):
@@ -788,8 +820,21 @@ def _beyond_float32(detail):
 
 
 def _reraise(interrupt):
-    """Raise the ``KeyboardInterrupt`` a fit survived, with its traceback."""
-    if interrupt is not None:
+    """Warn of, and raise, the ``KeyboardInterrupt`` a fit survived.
+
+    The interrupt is raised even where warnings are errors (the
+    :class:`FitInterruptedWarning` then becomes its ``__context__``): Ctrl-C
+    must stop the caller, and the epochs stored before it stay stored.
+    """
+    if interrupt is None:
+        return
+    try:
+        warnings.warn(
+            interrupt.skvae_message,
+            FitInterruptedWarning,
+            stacklevel=4,  # _reraise, fit and its decorator, the caller
+        )
+    finally:
         raise interrupt
 
 

@@ -139,8 +139,10 @@ def write_demo_report(
     report.heading("Downstream: k-nearest neighbours on the codes")
     report.paragraph(
         f"5-NN test accuracy on all pixels: {baseline:.3f}. The ELBO is the VAE's "
-        "evidence lower bound on log p(x) of a test image, in nats (higher is "
-        "better)."
+        "evidence lower bound on log p(x), in nats per image with pixel values "
+        "in [0, 1] (a density, so it can be positive; higher is better), of the "
+        "test images and of the images it trained on: a test ELBO far below the "
+        "training one means overfitting."
     )
     report.table(*table)
 

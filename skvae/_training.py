@@ -187,7 +187,9 @@ def run_epoch(module, optimizer, X, objective, plan, *, epoch, generator, tuner=
     """
     n, batch_size = X.shape[0], plan.batch_size
     n_batches = math.ceil(n / batch_size)
-    batch_terms = torch.empty(n_batches, len(objective.term_names), device=X.device)
+    batch_terms = torch.empty(
+        n_batches, len(objective.term_names), dtype=torch.float32, device=X.device
+    )
     autocast = functools.partial(
         torch.autocast,
         X.device.type,
@@ -213,7 +215,9 @@ def evaluate(module, X, objective, *, batch_size, epoch, generator):
     """Epoch means of the objective's terms on ``X``, without gradients."""
     n = X.shape[0]
     n_batches = math.ceil(n / batch_size)
-    batch_terms = torch.empty(n_batches, len(objective.term_names), device=X.device)
+    batch_terms = torch.empty(
+        n_batches, len(objective.term_names), dtype=torch.float32, device=X.device
+    )
     module.eval()
     start = getattr(objective, "start_evaluation", None)
     finish = getattr(objective, "finish_evaluation", None)
@@ -289,7 +293,10 @@ def _rebatch(buffers, batch_size):
 
 def _weighted_mean(batch_terms, n, batch_size):
     weights = torch.full(
-        (batch_terms.shape[0], 1), batch_size / n, device=batch_terms.device
+        (batch_terms.shape[0], 1),
+        batch_size / n,
+        dtype=batch_terms.dtype,
+        device=batch_terms.device,
     )
     weights[-1] = (n - batch_size * (batch_terms.shape[0] - 1)) / n
     return (batch_terms * weights).sum(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from numbers import Integral, Real
 from typing import ClassVar
@@ -134,6 +135,20 @@ class _VAEObjective:
         per_feature = mean_squared / variance + torch.log(variance) + _LOG_2PI
         nll = 0.5 * per_feature.expand(mean_squared.shape).sum()
         return torch.stack((nll.to(terms.dtype), terms[1]))
+
+
+def _check_fits_in_memory(n_bytes, what):
+    """Refuse, before allocating anything, what needs more than all of memory."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # not a POSIX system
+        return
+    if n_bytes > total:
+        raise MemoryError(
+            f"{what} needs {n_bytes / 2**30:.3g} GiB for its codes and output, "
+            f"more than this machine's {total / 2**30:.3g} GiB of memory. Draw "
+            "fewer samples per call."
+        )
 
 
 def _log_likelihood(likelihood, variance, out, x, reduction):
@@ -620,8 +635,19 @@ class VAETransformer(_NeuralReducer):
             likelihood), in the dtype of the training data.
         """
         check_is_fitted(self)
+        _check_fits_in_memory(
+            int(n_samples)
+            * (
+                self.n_features_in_ * np.dtype(self._dtype).itemsize
+                + self.n_components_ * 4
+            ),
+            f"sample({n_samples})",
+        )
         Z = torch.randn(
-            int(n_samples), self.n_components_, generator=make_generator(random_state)
+            int(n_samples),
+            self.n_components_,
+            generator=make_generator(random_state),
+            dtype=torch.float32,
         )
         return self._cast(self._inverse_transform(Z.numpy()), self._dtype)
 

@@ -67,6 +67,7 @@ COMPARE_COLUMNS = (
     "estimator_seconds",
     "reconstruction_r2",
     "elbo",
+    "train_elbo",
     "n_active_units",
 )
 
@@ -76,6 +77,7 @@ KL_PATH_COLUMNS = (
     "split",
     "score",
     "elbo",
+    "train_elbo",
     "kl",
     "reconstruction_r2",
     "n_active_units",
@@ -203,7 +205,10 @@ def compare_reducers(
         - ``reconstruction_r2``: :func:`skvae.metrics.reconstruction_r2` on the
           test part (NaN for a reducer without ``inverse_transform``);
         - ``elbo``: a :class:`~skvae.VAETransformer`'s ``score`` of the test
-          part, the mean ELBO in nats (NaN for other reducers);
+          part, the mean ELBO in nats per sample in the units of X (NaN for
+          other reducers);
+        - ``train_elbo``: the same of the rows it trained on (its
+          ``train_elbo_``): far above ``elbo``, the model overfits;
         - ``n_active_units``: a VAE's ``n_active_units_`` (NaN otherwise).
 
         The reducer's columns repeat on each of its estimators' rows.
@@ -297,6 +302,7 @@ def compare_reducers(
                     "estimator_seconds": seconds,
                     "reconstruction_r2": metrics["reconstruction_r2"],
                     "elbo": metrics["elbo"],
+                    "train_elbo": metrics["train_elbo"],
                     "n_active_units": metrics["n_active_units"],
                 }
             )
@@ -389,7 +395,9 @@ def kl_path(
     table : pandas.DataFrame or list of dict
         One row per KL weight and split, with the columns ``kl_weight``,
         ``split``, ``score`` (the estimator's test score on the codes; NaN
-        without ``y``), ``elbo`` (the mean test ELBO in nats, KL weight 1),
+        without ``y``), ``elbo`` (the mean test ELBO in nats per sample in
+        the units of X, KL weight 1), ``train_elbo`` (the same of the rows it
+        trained on),
         ``kl`` (the sum of ``kl_per_dimension_``: the mean KL divergence from
         the prior on the training part, in nats), ``reconstruction_r2`` (on
         the test part), ``n_active_units`` and ``fit_seconds``.
@@ -417,7 +425,7 @@ def kl_path(
     ...     warnings.simplefilter("ignore", PosteriorCollapseWarning)
     ...     path = kl_path(X[:300], y[:300], kl_weights=[1.0, 0.01], vae=vae)
     >>> path.shape
-    (2, 8)
+    (2, 9)
     >>> list(path.columns[:4])
     ['kl_weight', 'split', 'score', 'elbo']
     """
@@ -453,6 +461,7 @@ def kl_path(
                 "split": split,
                 "score": scores[0][1] if scores else math.nan,
                 "elbo": metrics["elbo"],
+                "train_elbo": metrics["train_elbo"],
                 "kl": metrics["kl"],
                 "reconstruction_r2": metrics["reconstruction_r2"],
                 "n_active_units": metrics["n_active_units"],
@@ -685,6 +694,7 @@ def _fit_and_evaluate(
         # Other reducers' score is a log-likelihood or a reconstruction
         # score, not an ELBO: they get NaN rather than a number on another scale.
         "elbo": float(reducer.score(X_test)) if is_vae else math.nan,
+        "train_elbo": float(getattr(reducer, "train_elbo_", math.nan)),
         "kl": float(np.sum(reducer.kl_per_dimension_)) if is_vae else math.nan,
         "n_active_units": int(reducer.n_active_units_) if is_vae else math.nan,
     }

@@ -28,6 +28,7 @@ COLUMNS = [
     "estimator_seconds",
     "reconstruction_r2",
     "elbo",
+    "train_elbo",
     "n_active_units",
 ]
 TIMES = ["fit_seconds", "transform_seconds", "estimator_seconds"]
@@ -96,6 +97,8 @@ def test_scores_times_and_vae_columns(table):
     vae = table["reducer"] == "VAE"
     assert np.isfinite(table.loc[vae, "elbo"]).all()
     assert table.loc[~vae, "elbo"].isna().all()
+    assert table.loc[~vae, "train_elbo"].isna().all()
+    assert np.isfinite(table.loc[vae, "train_elbo"]).all()
     units = table.loc[vae, "n_active_units"]
     assert ((units >= 0) & (units <= table.loc[vae, "n_components"])).all()
     assert table.loc[~vae, "n_active_units"].isna().all()
@@ -160,7 +163,7 @@ def test_n_jobs_gives_the_same_results(digits_small):
     serial = compare_reducers(X, y, **kwargs)
     parallel = compare_reducers(X, y, n_jobs=2, **kwargs)
     exact = ["reducer", "n_components", "split", "estimator", "score"]
-    exact += ["elbo", "n_active_units"]
+    exact += ["elbo", "train_elbo", "n_active_units"]
     pd.testing.assert_frame_equal(serial[exact], parallel[exact])
     # PCA's float64 BLAS calls may round differently with another thread count
     # in the workers; the trained networks agree bitwise.
@@ -178,6 +181,7 @@ def test_kl_path_kl_falls_with_the_weight(digits_small):
         "split",
         "score",
         "elbo",
+        "train_elbo",
         "kl",
         "reconstruction_r2",
         "n_active_units",
@@ -325,3 +329,14 @@ def test_warns_when_one_feature_dominates_the_variance():
         scaled = compare_reducers(StandardScaler().fit_transform(X), y, **kwargs)
     assert not [w for w in caught if "of its total variance" in str(w.message)]
     assert (scaled["score"] > 0.9).all()
+
+
+def test_kl_path_reports_each_vaes_training_elbo(digits_small):
+    X, y = digits_small
+    vae = VAETransformer(hidden_layer_sizes=(32,), max_iter=5, random_state=0)
+    path = kl_path(
+        X, y, kl_weights=[1.0], vae=vae, random_state=0, return_estimators=True
+    )
+    fitted = path["estimator"].iloc[0]
+    assert path["train_elbo"].iloc[0] == fitted.train_elbo_
+    assert path["elbo"].iloc[0] != fitted.train_elbo_

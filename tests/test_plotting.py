@@ -1,5 +1,6 @@
 """skvae.plotting: each figure is checked for what it draws, on the Agg backend."""
 
+import functools
 import subprocess
 import sys
 import warnings
@@ -13,6 +14,7 @@ from sklearn.decomposition import PCA
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+import skvae.plotting
 from skvae import AutoencoderTransformer, PCAReducer, VAETransformer
 from skvae.benchmark import kl_path
 from skvae.plotting import (
@@ -258,12 +260,28 @@ def test_kl_sweep_from_kl_path(as_frame, digits_small):
     check_sweep(plot_kl_sweep(X, y, models=path), [1.0, 1e-3], X)
 
 
-def test_kl_sweep_fits_the_report_recipe_itself(digits_small):
-    X, y = digits_small
-    axes = plot_kl_sweep(
-        X[:100], y[:100], kl_weights=[1e-3, 1e-6], vae=VAETransformer(**TINY)
+def test_kl_sweep_fits_the_report_recipe_itself(digits_small, monkeypatch):
+    # Without models or vae, each row is the report's recipe (MSE per pixel
+    # + weight x KL, i.e. gaussian_variance = n_features / 2) at its weight:
+    # the drawn codes are those of that model fitted independently. (A small
+    # network and few epochs, set where plotting builds its VAE.)
+    monkeypatch.setattr(
+        skvae.plotting, "VAETransformer", functools.partial(VAETransformer, **TINY)
     )
-    check_sweep(axes, [1e-3, 1e-6], X[:100])
+    X, y = digits_small[0][:60], digits_small[1][:60]
+    weights = [1e-3, 1e-6]
+    axes = plot_kl_sweep(X, y, kl_weights=weights, random_state=0)
+    check_sweep(axes, weights, X)
+    for row, weight in zip(axes, weights, strict=True):
+        recipe = VAETransformer(
+            n_components=2,
+            gaussian_variance=X.shape[1] / 2,
+            kl_weight=weight,
+            **TINY,
+        ).fit(X)
+        np.testing.assert_allclose(
+            row[0].collections[0].get_offsets(), recipe.transform(X), rtol=1e-6
+        )
 
 
 def test_kl_sweep_rejects_models_it_cannot_draw(fitted_vae, digits_small):
