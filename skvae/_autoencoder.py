@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import StrOptions
 
-from . import _losses
+from . import _losses, _state
 from ._modules import Autoencoder
 from ._neural import _COMMON_CONSTRAINTS, _NeuralReducer
 
@@ -238,6 +238,11 @@ class AutoencoderTransformer(_NeuralReducer):
     def _standardizes(self):
         # Binary cross-entropy needs X in [0, 1] as it is.
         return self.loss == "squared_error"
+
+    def _state_spec(self):
+        required, optional = super()._state_spec()
+        required["noise_variance_"] = _state.optional(_state.real(positive=True))
+        return required, optional
 
     def _set_diagnostics(self, X, X_val=None):
         if self.loss == "squared_error":

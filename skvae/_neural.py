@@ -19,6 +19,7 @@ from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from . import _state
 from ._base import BaseReducer, transactional
 from ._data import (
     LazyRows,
@@ -29,6 +30,7 @@ from ._data import (
     to_tensor,
 )
 from ._modules import ACTIVATIONS, build, on_meta
+from ._state import StateError
 from ._training import (
     ONE_CYCLE_PEAK,
     FitInterruptedWarning,
@@ -616,6 +618,12 @@ class _NeuralReducer(BaseReducer):
 
     def __setstate__(self, state):
         state = dict(state)
+        try:
+            self._check_state(state)
+        except StateError as exc:
+            raise ValueError(
+                f"{type(self).__name__}: the saved state does not fit together: {exc}."
+            ) from None
         weights = state.pop("_module_weights", None)
         if "_optimizer_state" in state:
             state["_optimizer_state"] = _map_arrays(
@@ -637,31 +645,69 @@ class _NeuralReducer(BaseReducer):
             # else on the CPU.
             self._place(self._device, fallback=True)
 
+    def _state_spec(self):
+        """``(required, optional)``: the fitted attributes and their checks.
+
+        See :mod:`skvae._state`; a subclass adds its own.
+        """
+        n_iter = lambda ctx: ctx["n_iter_"]  # noqa: E731
+        required = {
+            # Sizes first: later checks compare shapes with them.
+            "n_features_in_": _state.integer(1),
+            "n_components_": _state.integer(1),
+            "n_iter_": _state.integer(0),
+            "_architecture": _state.architecture(self._module_option_sets),
+            "_hidden_layer_sizes": _state.architecture_sizes,
+            "_module_weights": lambda value, ctx: None,  # with the network below
+            "_optimizer_state": lambda value, ctx: None,  # likewise
+            "_generator_state": _state.generator_state,
+            "_device": _state.device,
+            "_dtype": _state.one_of("float32", "float64"),
+            "_score_seed": _state.integer(0, 2**62),
+            "_max_iter": _state.integer(1),
+            "mean_": _state.array(("float64",), lambda ctx: (ctx["n_features_in_"],)),
+            "scale_": _state.real(positive=True),
+            "loss_curve_": _state.floats(n_iter),
+            "history_": _state.history,
+            "best_loss_": _state.real(finite=False),
+            "validation_scores_": _state.optional(_state.floats(n_iter, nan=True)),
+            "best_validation_score_": _state.optional(_state.real(finite=False)),
+        }
+        return required, {}
+
+    #: The module options a fitted network of this class may record.
+    _module_option_sets = ({},)
+
+    def _check_state(self, state):
+        """Refuse a ``__setstate__`` state that this class would not have written."""
+        _state.check_state(self, state, self._state_spec())
+        if "_module_weights" not in state:
+            return
+        module = self._meta_module(state["_architecture"], state["n_features_in_"])
+        _state.check_weights(state["_architecture"], state["_module_weights"], module)
+        template = make_optimizer(module.parameters(), 1e-3).state_dict()
+        _state.check_optimizer(state["_optimizer_state"], module, template)
+
+    def _meta_module(self, architecture, n_features):
+        """The network ``architecture`` describes, on the meta device (no memory)."""
+        n_components, hidden, activation, _, *options = architecture
+        return on_meta(
+            self._module_class,
+            n_features,
+            n_components,
+            tuple(hidden),
+            activation,
+            **(options[0] if options else {}),
+        )
+
     def _rebuild_module(self, weights):
         """The fitted network, on the CPU, from the arrays of its ``state_dict``.
 
         ``_architecture`` is ``(n_components, hidden_layer_sizes, activation,
-        standardizes[, module options])`` (see ``_architecture_of_params``).
+        standardizes[, module options])`` (see ``_architecture_of_params``);
+        ``__setstate__`` checked the arrays against it.
         """
-        n_components, hidden, activation, _, *options = self._architecture
-        module = on_meta(
-            self._module_class,
-            self.n_features_in_,
-            n_components,
-            hidden,
-            activation,
-            **(options[0] if options else {}),
-        )
-        # Compared before any memory is allocated: a file that claims a huge
-        # network must also carry its weights.
-        expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-        stored = {k: np.shape(a) for k, a in weights.items()}
-        if stored != expected:
-            raise ValueError(
-                f"{type(self).__name__}: the stored network does not match the "
-                f"architecture it records ({self._architecture!r}): the arrays "
-                f"have shapes {stored}, the network needs {expected}."
-            )
+        module = self._meta_module(self._architecture, self.n_features_in_)
         module = module.to_empty(device="cpu")
         module.load_state_dict(
             {name: torch.tensor(np.asarray(a)) for name, a in weights.items()}

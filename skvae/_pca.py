@@ -15,6 +15,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import assert_all_finite, check_is_fitted
 
+from . import _state
 from ._base import BaseReducer, transactional
 from ._data import (
     LazyRows,
@@ -128,6 +129,22 @@ def _centred_moments(block, device):
     gram -= n * np.outer(rest, rest).astype(gram.dtype)
     mean = shift.astype(np.float64) + rest.astype(np.float64)
     return n, mean, gram
+
+
+def _pca_components(value, ctx):
+    _state.integer(1, ctx["n_features_in_"])(value, ctx)
+
+
+def _pca_moments(value, ctx):
+    """``partial_fit``'s running ``(n, mean, scatter)``."""
+    d = ctx["n_features_in_"]
+    if not isinstance(value, tuple | list) or len(value) != 3:
+        raise _state.StateError("expected (n, mean, scatter)")
+    n, mean, scatter = value
+    _state.integer(1)(n, ctx)
+    same = (ctx["components_"].dtype.name,)
+    _state.array(same, lambda ctx: (d,))(mean, ctx)
+    _state.array(same, lambda ctx: (d, d))(scatter, ctx)
 
 
 def _merge_moments(a, b):
@@ -796,9 +813,43 @@ class PCAReducer(BaseReducer):
 
     def __setstate__(self, state):
         state = dict(state)
+        try:
+            _state.check_state(self, state, self._state_spec())
+        except _state.StateError as exc:
+            raise ValueError(
+                f"{type(self).__name__}: the saved state does not fit together: {exc}."
+            ) from None
         if "_device" in state:
             state["_device"] = torch.device(state["_device"])
         super().__setstate__(state)
+
+    def _state_spec(self):
+        """``(required, optional)`` fitted attributes and their checks."""
+        d = lambda ctx: ctx["n_features_in_"]  # noqa: E731
+        k = _state.n_components
+        # All of PCA's arrays share the dtype of the data it was fitted on.
+        same = lambda ctx: (ctx["components_"].dtype.name,)  # noqa: E731
+        required = {
+            "n_features_in_": _state.integer(1),
+            "n_components_": _pca_components,
+            "n_samples_": _state.integer(1),
+            "_device": _state.device,
+            "components_": _state.array(
+                ("float32", "float64"), lambda ctx: (k(ctx), d(ctx))
+            ),
+            "explained_variance_": _state.array(same, lambda ctx: (k(ctx),), lo=0.0),
+            "explained_variance_ratio_": _state.array(
+                same, lambda ctx: (k(ctx),), lo=0.0
+            ),
+            "singular_values_": _state.array(same, lambda ctx: (k(ctx),), lo=0.0),
+            "mean_": _state.array(same, lambda ctx: (d(ctx),)),
+            "noise_variance_": _state.real(0.0),
+        }
+        optional = {
+            "_fit_svd_solver": _state.one_of("full", "covariance_eigh", "randomized"),
+            "_moments": _pca_moments,
+        }
+        return required, optional
 
     # ------------------------------------------------------- transform etc.
 

@@ -13,7 +13,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from . import _losses
+from . import _losses, _state
 from ._data import like_input, make_generator, row_noise
 from ._modules import MIN_VARIANCE, VariationalAutoencoder
 from ._neural import _COMMON_CONSTRAINTS, _n_rows, _NeuralReducer
@@ -135,6 +135,13 @@ class _VAEObjective:
         per_feature = mean_squared / variance + torch.log(variance) + _LOG_2PI
         nll = 0.5 * per_feature.expand(mean_squared.shape).sum()
         return torch.stack((nll.to(terms.dtype), terms[1]))
+
+
+def _active_count(value, ctx):
+    _state.integer(0)(value, ctx)
+    units = ctx.get("active_units_")
+    if isinstance(units, np.ndarray) and value != int(units.sum()):
+        raise _state.StateError(f"{value} is not the number of active_units_")
 
 
 def _check_fits_in_memory(n_bytes, what):
@@ -487,6 +494,27 @@ class VAETransformer(_NeuralReducer):
     def _check_X(self, X):
         if self.likelihood == "bernoulli":
             self._check_unit_interval(X, "likelihood='bernoulli'")
+
+    _module_option_sets = (
+        {},
+        {"output_variance": "shared"},
+        {"output_variance": "per_feature"},
+    )
+
+    def _state_spec(self):
+        required, optional = super()._state_spec()
+        k = _state.n_components
+        required.update(
+            kl_per_dimension_=_state.array(("float64",), lambda ctx: (k(ctx),), lo=0.0),
+            active_units_=_state.array(("bool",), lambda ctx: (k(ctx),)),
+            n_active_units_=_active_count,
+        )
+        # Written since the held-out rows (older files lack them).
+        optional.update(
+            train_elbo_=_state.real(),
+            validation_elbo_=_state.optional(_state.real()),
+        )
+        return required, optional
 
     def _holds_out(self):
         # See _VAEObjective._variance: a variance fitted to the training rows

@@ -172,6 +172,8 @@ def load(path, *, device=None):
     save : Write the file.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path!r} is a directory, not a skvae model file.")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such file: {path!r}")
     try:

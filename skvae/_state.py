@@ -1,0 +1,408 @@
+"""What a reducer's state may hold: the schema every way of loading one checks.
+
+pickle, joblib, :mod:`skops.io` and :func:`skvae.io.load` all rebuild an
+estimator through ``__setstate__``, with a dict that may come from anyone. A
+tampered dict must not crash the process (an optimizer moment shorter than
+its parameter made the fused Adam step write past its buffer), allocate
+without bound, shadow a method or a class setting, or load quietly and fail
+in a later call. So before a reducer takes a state, :func:`check_state`
+compares it with what the class itself would have written: the exact set of
+attribute names, each array's dtype, shape and finiteness, each scalar's type
+and range, and how the parts fit together (the network's arrays against the
+architecture it records, the optimizer's moments against the parameters,
+``n_components_`` against both). Anything else is a ``ValueError`` naming
+the part at fault.
+
+Everything here reads plain values (the Python and NumPy values that
+``__getstate__`` writes) and allocates nothing in proportion to a size the
+state claims: sizes are compared with the arrays the state actually holds.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+
+
+class StateError(ValueError):
+    """A state that does not fit together; the message names the part."""
+
+
+def check_state(estimator, state, spec):
+    """Check ``state`` (a ``__setstate__`` argument) for ``estimator``.
+
+    ``spec`` maps each attribute a fitted estimator of this class may hold
+    to a checker ``fn(value, ctx)`` (see :func:`fitted_spec`); names outside
+    it and the parameters are refused. The parameters are validated as
+    ``fit`` would; the fitted attributes only if the state holds any, and
+    then all the required ones must be there.
+    """
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise StateError("the state is not a dict of attribute names")
+    params = set(estimator._get_param_names())
+    fields, optional = spec
+    allowed = params | set(fields) | set(optional) | _ALWAYS_OPTIONAL
+    unknown = sorted(set(state) - allowed)
+    if unknown:
+        raise StateError(
+            f"it holds attributes that {_name(estimator)} has not: {unknown}"
+        )
+    _check_params(estimator, {k: v for k, v in state.items() if k in params})
+    present = set(state) & (set(fields) | set(optional))
+    if not present:
+        return
+    missing = sorted(set(fields) - set(state))
+    if missing:
+        raise StateError(f"the fitted attributes {missing} are missing")
+    ctx = {k: getattr(estimator, k) for k in params if hasattr(estimator, k)}
+    ctx.update(state)
+    for name in (*fields, *optional):
+        if name in state:
+            try:
+                (fields.get(name) or optional[name])(state[name], ctx)
+            except StateError as exc:
+                raise StateError(f"{name}: {exc}") from None
+    for name in _ALWAYS_OPTIONAL & set(state):
+        try:
+            _OPTIONAL_CHECKS[name](state[name], ctx)
+        except StateError as exc:
+            raise StateError(f"{name}: {exc}") from None
+
+
+def _name(estimator):
+    return type(estimator).__name__
+
+
+def _check_params(estimator, params):
+    """The parameters, validated as ``fit`` validates them.
+
+    A state from pickle holds them all; one from :func:`skvae.io.load` none,
+    the estimator having been constructed with them.
+    """
+    names = estimator._get_param_names()
+    current = {k: getattr(estimator, k) for k in names if hasattr(estimator, k)}
+    try:
+        probe = type(estimator)(**{**current, **params})
+        probe._validate_params()
+    except (TypeError, ValueError) as exc:
+        raise StateError(f"a parameter is invalid: {exc}") from None
+
+
+# ------------------------------------------------------------------ checkers
+# Each takes (value, ctx), ctx being the whole state (and the parameters),
+# and raises StateError with what is wrong.
+
+
+def integer(lo=None, hi=None):
+    def check(value, ctx):
+        if not isinstance(value, Integral) or isinstance(value, bool | np.bool_):
+            raise StateError(f"expected an integer, got {_kind(value)}")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise StateError(f"{value} is outside [{lo}, {hi}]")
+
+    return check
+
+
+def real(lo=-math.inf, hi=math.inf, *, finite=True, positive=False, nan=False):
+    def check(value, ctx):
+        if not isinstance(value, Real) or isinstance(value, bool | np.bool_):
+            raise StateError(f"expected a number, got {_kind(value)}")
+        value = float(value)
+        if math.isnan(value):
+            if nan:
+                return
+            raise StateError("it is NaN")
+        if finite and not math.isfinite(value):
+            raise StateError(f"{value} is not finite")
+        if not lo <= value <= hi or (positive and value <= 0):
+            raise StateError(f"{value} is out of range")
+
+    return check
+
+
+def optional(check):
+    def maybe(value, ctx):
+        if value is not None:
+            check(value, ctx)
+
+    return maybe
+
+
+def one_of(*values):
+    def check(value, ctx):
+        if not isinstance(value, str) or value not in values:
+            raise StateError(f"expected one of {list(values)}, got {value!r}")
+
+    return check
+
+
+def array(dtypes, shape, *, lo=None, finite=True):
+    """An ndarray of one of ``dtypes`` and of shape ``shape(ctx)``.
+
+    ``dtypes`` is a tuple of dtype names, or a function of ``ctx`` giving
+    one (an array that must share another's dtype).
+    """
+
+    def check(value, ctx):
+        if not isinstance(value, np.ndarray):
+            raise StateError(f"expected an array, got {_kind(value)}")
+        allowed = dtypes(ctx) if callable(dtypes) else dtypes
+        if value.dtype.name not in allowed:
+            raise StateError(
+                f"has dtype {value.dtype}, expected {' or '.join(allowed)}"
+            )
+        expected = tuple(shape(ctx))
+        if value.shape != expected:
+            raise StateError(f"has shape {value.shape}, expected {expected}")
+        if value.dtype.kind == "f":
+            if finite and not np.isfinite(value).all():
+                raise StateError("holds NaN or infinity")
+            if lo is not None and (value < lo).any():
+                raise StateError(f"holds values below {lo}")
+
+    return check
+
+
+def floats(n, *, nan=False):
+    """A list of ``n(ctx)`` numbers."""
+
+    def check(value, ctx):
+        if not isinstance(value, list) or len(value) != n(ctx):
+            raise StateError(f"expected a list of {n(ctx)} numbers")
+        element = real(finite=not nan, nan=nan)
+        for v in value:
+            element(v, ctx)
+
+    return check
+
+
+def history(value, ctx):
+    n = ctx["n_iter_"]
+    if not isinstance(value, list) or len(value) != n:
+        raise StateError(f"expected a list of {n} records")
+    for record in value:
+        if not isinstance(record, dict) or not all(
+            isinstance(k, str)
+            and isinstance(v, Real)
+            and not isinstance(v, bool | np.bool_)
+            for k, v in record.items()
+        ):
+            raise StateError("a record is not a dict of numbers")
+
+
+def device(value, ctx):
+    if not isinstance(value, str):
+        raise StateError(f"expected a device name, got {_kind(value)}")
+    try:
+        parsed = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise StateError(f"{value!r} is not a device") from None
+    # Devices that hold real memory; "meta" and the like cannot compute.
+    if parsed.type not in ("cpu", "cuda", "mps", "xpu"):
+        raise StateError(f"{value!r} is not a device skvae computes on")
+
+
+def n_features(ctx):
+    return ctx["n_features_in_"]
+
+
+def n_components(ctx):
+    return ctx["n_components_"]
+
+
+def _kind(value):
+    return type(value).__name__
+
+
+# Attributes any estimator may carry, fitted or not.
+def _output_config(value, ctx):
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise StateError("expected a dict of strings")
+
+
+def _feature_names(value, ctx):
+    if not isinstance(value, np.ndarray) or value.ndim != 1:
+        raise StateError("expected a 1-D array of names")
+    if "n_features_in_" in ctx and value.shape[0] != ctx["n_features_in_"]:
+        raise StateError(f"has {value.shape[0]} names for {ctx['n_features_in_']}")
+    if not all(isinstance(v, str) for v in value.tolist()):
+        raise StateError("holds something other than strings")
+
+
+_OPTIONAL_CHECKS = {
+    "_sklearn_output_config": _output_config,
+    "_sklearn_version": lambda value, ctx: (
+        None
+        if isinstance(value, str)
+        else (_ for _ in ()).throw(StateError("expected a version string"))
+    ),
+    "feature_names_in_": _feature_names,
+}
+_ALWAYS_OPTIONAL = frozenset(_OPTIONAL_CHECKS)
+
+
+# -------------------------------------------------------- neural networks
+
+
+def architecture(options):
+    """``(n_components, hidden sizes, activation, standardizes[, options])``."""
+    from ._modules import ACTIVATIONS
+
+    def check(value, ctx):
+        if not isinstance(value, tuple | list) or len(value) not in (4, 5):
+            raise StateError("expected a tuple of 4 or 5 entries")
+        k, hidden, activation, standardizes, *extra = value
+        integer(1)(k, ctx)
+        if k != ctx.get("n_components_"):
+            raise StateError(
+                f"records {k} components, n_components_ is {ctx.get('n_components_')}"
+            )
+        if not isinstance(hidden, tuple | list):
+            raise StateError("the hidden sizes are not a tuple")
+        for size in hidden:
+            integer(1)(size, ctx)
+        if activation not in ACTIVATIONS:
+            raise StateError(f"unknown activation {activation!r}")
+        if not isinstance(standardizes, bool | np.bool_):
+            raise StateError("'standardizes' is not a boolean")
+        given = extra[0] if extra else {}
+        if not isinstance(given, dict) or not any(given == o for o in options):
+            raise StateError(f"module options {given!r} are not one of {options}")
+
+    return check
+
+
+def architecture_sizes(value, ctx):
+    if not isinstance(value, tuple | list):
+        raise StateError("expected a tuple of layer widths")
+    for size in value:
+        integer(1)(size, ctx)
+
+
+def check_weights(architecture, weights, module):
+    """``weights`` (name -> array) against ``module``, built on the meta device."""
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    if not isinstance(weights, dict) or set(weights) != set(expected):
+        got = sorted(weights) if isinstance(weights, dict) else _kind(weights)
+        raise StateError(
+            f"the stored network has the arrays {got}, the architecture it "
+            f"records needs {sorted(expected)}"
+        )
+    for name, shape in expected.items():
+        value = weights[name]
+        if not isinstance(value, np.ndarray) or value.dtype != np.float32:
+            raise StateError(f"the network's {name} is not a float32 array")
+        if value.shape != shape:
+            raise StateError(
+                f"the network's {name} has shape {value.shape}, the architecture "
+                f"it records ({architecture!r}) needs {shape}"
+            )
+        if not np.isfinite(value).all():
+            raise StateError(f"the network's {name} holds NaN or infinity")
+
+
+def check_optimizer(state, module, template):
+    """An optimizer ``state_dict`` (of arrays) against ``module``'s parameters.
+
+    ``template`` is a fresh optimizer's ``state_dict`` over the same
+    parameters: the groups must have its keys and kinds of values.
+    """
+    if not isinstance(state, dict) or set(state) != {"state", "param_groups"}:
+        raise StateError("the optimizer state is not a torch state_dict")
+    shapes = [tuple(p.shape) for p in module.parameters()]
+    groups = state["param_groups"]
+    if not isinstance(groups, list) or len(groups) != len(template["param_groups"]):
+        raise StateError("the optimizer has the wrong number of parameter groups")
+    for group, expected in zip(groups, template["param_groups"], strict=True):
+        # Keys differ between torch versions; these four and the parameters
+        # are Adam's in all of them.
+        needed = {"params", "lr", "betas", "eps", "weight_decay"}
+        if not isinstance(group, dict) or not needed <= set(group):
+            raise StateError("an optimizer parameter group has the wrong keys")
+        if list(group["params"]) != list(expected["params"]):
+            raise StateError("the optimizer's parameters are not the network's")
+        for key, value in group.items():
+            if key != "params":
+                _check_hyperparameter(key, value)
+    moments = state["state"]
+    if not isinstance(moments, dict):
+        raise StateError("the optimizer's moments are not a dict")
+    for index, entry in moments.items():
+        if not isinstance(index, Integral) or not 0 <= index < len(shapes):
+            raise StateError(f"the optimizer has moments for parameter {index!r}")
+        if not isinstance(entry, dict) or set(entry) != {
+            "step",
+            "exp_avg",
+            "exp_avg_sq",
+        }:
+            raise StateError(
+                f"the optimizer's moments of parameter {index} are malformed"
+            )
+        step = entry["step"]
+        if (
+            not isinstance(step, np.ndarray)
+            or step.shape != ()
+            or step.dtype != np.float32
+            or not np.isfinite(step)
+            or step < 0
+        ):
+            raise StateError(f"the optimizer's step count of parameter {index} is bad")
+        for name in ("exp_avg", "exp_avg_sq"):
+            moment = entry[name]
+            if (
+                not isinstance(moment, np.ndarray)
+                or moment.dtype != np.float32
+                or moment.shape != shapes[index]
+            ):
+                raise StateError(
+                    f"the optimizer's {name} of parameter {index} is not a float32 "
+                    f"array of shape {shapes[index]}"
+                )
+            if not np.isfinite(moment).all() or (
+                name == "exp_avg_sq" and (moment < 0).any()
+            ):
+                raise StateError(f"the optimizer's {name} of parameter {index} is bad")
+
+
+def _check_hyperparameter(key, value):
+    """One setting of an Adam parameter group."""
+    if not isinstance(key, str):
+        raise StateError("an optimizer setting has a name that is not a string")
+    if key == "betas":
+        if not isinstance(value, tuple | list) or len(value) != 2:
+            raise StateError("the optimizer's betas are malformed")
+        for beta in value:
+            real(0.0, 1.0)(beta, None)
+            if beta >= 1.0:
+                raise StateError("the optimizer's betas must be below 1")
+    elif key in ("lr", "eps", "weight_decay"):
+        real(0.0, positive=key == "eps")(value, None)
+    elif not (
+        value is None
+        or isinstance(value, bool | np.bool_)
+        or (isinstance(value, Real) and math.isfinite(value))
+    ):
+        # Flags (fused, foreach, amsgrad...) and numbers of other torch versions.
+        raise StateError(f"the optimizer's {key} is not a flag or a number")
+
+
+def generator_state(value, ctx):
+    template = torch.Generator().get_state()
+    if (
+        not isinstance(value, np.ndarray)
+        or value.dtype != np.uint8
+        or value.shape != tuple(template.shape)
+    ):
+        raise StateError(
+            f"expected a uint8 array of shape {tuple(template.shape)}, as torch's "
+            "CPU generator has"
+        )
+    try:
+        torch.Generator().set_state(torch.from_numpy(value.copy()))
+    except (RuntimeError, ValueError) as exc:
+        raise StateError(f"torch refuses it: {exc}") from None
