@@ -738,20 +738,25 @@ class _NeuralReducer(BaseReducer):
 def own_modes(inference=False):
     """torch's grad and autocast modes as skvae computes, whatever the caller's.
 
-    A fit records gradients in float32 (its own ``precision`` autocast
-    inside) under a caller's ``torch.no_grad()``, ``torch.inference_mode()``
-    or ``torch.autocast``; inference runs in inference mode and float32, as
-    documented, under an ambient autocast too. The caller's modes are back
+    A fit records gradients under a caller's ``torch.no_grad()`` or
+    ``torch.inference_mode()``, and its steps run in their own ``precision``
+    under a caller's ``torch.autocast`` (see :func:`skvae._training.train_step`);
+    inference runs in inference mode and float32, as documented, under an
+    ambient autocast too. The caller's modes are back
     when the block ends: these are thread-local context managers, not global
     settings. (torch's default dtype is global; skvae names its dtypes
     instead of depending on it.)
     """
     with contextlib.ExitStack() as stack:
-        for device_type in _AUTOCAST_DEVICES:
-            stack.enter_context(torch.autocast(device_type, enabled=False))
         if inference:
+            for device_type in _AUTOCAST_DEVICES:
+                stack.enter_context(torch.autocast(device_type, enabled=False))
             stack.enter_context(torch.inference_mode())
         else:
+            # Not an autocast around all of training: while any autocast is
+            # open, torch keeps the casts of the weights it made, and the
+            # training steps would reuse the first step's. Each step and each
+            # validation pass sets its own (skvae._training).
             stack.enter_context(torch.inference_mode(False))
             stack.enter_context(torch.enable_grad())
         yield

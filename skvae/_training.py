@@ -190,24 +190,32 @@ def run_epoch(module, optimizer, X, objective, plan, *, epoch, generator, tuner=
     batch_terms = torch.empty(
         n_batches, len(objective.term_names), dtype=torch.float32, device=X.device
     )
+    # Enabled or not, this autocast replaces any the caller has open; without
+    # its cache, because a cache lives until the outermost autocast closes,
+    # and under a caller's that is after the fit: later steps would reuse the
+    # first step's casts of the weights.
     autocast = functools.partial(
         torch.autocast,
         X.device.type,
         dtype=plan.autocast_dtype,
         enabled=plan.autocast_dtype is not None,
+        cache_enabled=False,
     )
     module.train()
-    for i, xb in enumerate(_shuffled_batches(X, batch_size, generator)):
-        if plan.schedule == "one_cycle":
-            step = (epoch - plan.first_epoch) * n_batches + i
-            lr = one_cycle_lr(step, plan.max_epochs * n_batches, plan.learning_rate)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-        batch_terms[i] = train_step(
-            module, optimizer, xb, objective, epoch, generator, autocast
-        )
-        if tuner is not None:
-            tuner.step()
+    # The backward pass and the optimizer step outside any autocast a caller
+    # has open (the forward pass sets its own, in train_step).
+    with torch.autocast(X.device.type, enabled=False):
+        for i, xb in enumerate(_shuffled_batches(X, batch_size, generator)):
+            if plan.schedule == "one_cycle":
+                step = (epoch - plan.first_epoch) * n_batches + i
+                lr = one_cycle_lr(step, plan.max_epochs * n_batches, plan.learning_rate)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+            batch_terms[i] = train_step(
+                module, optimizer, xb, objective, epoch, generator, autocast
+            )
+            if tuner is not None:
+                tuner.step()
     return _weighted_mean(batch_terms, n, batch_size), batch_terms
 
 
@@ -223,7 +231,8 @@ def evaluate(module, X, objective, *, batch_size, epoch, generator):
     finish = getattr(objective, "finish_evaluation", None)
     if start is not None:
         start()
-    with torch.inference_mode():
+    # In float32 whatever autocast the caller has open, as inference runs.
+    with torch.inference_mode(), torch.autocast(X.device.type, enabled=False):
         for i, xb in enumerate(_ordered_batches(X, batch_size)):
             batch_terms[i] = objective(module, xb, epoch, generator)[1]
     terms = _weighted_mean(batch_terms, n, batch_size)
