@@ -1,6 +1,8 @@
 """Seeded, session-scoped data and fitted models shared by the test modules."""
 
+import socket
 import warnings
+from urllib.error import URLError
 
 import numpy as np
 import pytest
@@ -65,3 +67,28 @@ def pinned():
     names = set(VAETransformer._get_param_names())
     names &= set(AutoencoderTransformer._get_param_names())
     return {k: v for k, v in wanted.items() if k in names}
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """A fetch_openml that fails as it does without a network: it warns
+    before each retry, then raises URLError. Returns the names it was called
+    with."""
+    calls = []
+
+    def fetch_openml(name, **kwargs):
+        calls.append(name)
+        for _ in range(3):
+            warnings.warn(
+                "A network error occurred while downloading https://api.openml.org"
+                "/api/v1/json/data/list/data_name/mnist_784/limit/2/data_version/1."
+                " Retrying...",
+                UserWarning,
+                stacklevel=2,
+            )
+        raise URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
+
+    from skvae import datasets
+
+    monkeypatch.setattr(datasets, "fetch_openml", fetch_openml)
+    return calls

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import warnings
 from urllib.error import URLError
 
@@ -370,28 +369,6 @@ def test_download_splits_and_caches(isolated, fake_openml, monkeypatch):
         np.testing.assert_array_equal(X, expected)
         np.testing.assert_array_equal(y, fake_openml.labels[N_TRAIN:])
     assert len(fake_openml.calls) == 1
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    """A fetch_openml that fails as it does without a network: it warns
-    before each retry, then raises URLError. Returns the number of calls."""
-    calls = []
-
-    def fetch_openml(name, **kwargs):
-        calls.append(name)
-        for _ in range(3):
-            warnings.warn(
-                "A network error occurred while downloading https://api.openml.org"
-                "/api/v1/json/data/list/data_name/mnist_784/limit/2/data_version/1."
-                " Retrying...",
-                UserWarning,
-                stacklevel=2,
-            )
-        raise URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
-
-    monkeypatch.setattr(datasets, "fetch_openml", fetch_openml)
-    return calls
 
 
 def test_download_failure_names_the_places_and_the_error(isolated, offline):

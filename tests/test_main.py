@@ -4,13 +4,11 @@ import argparse
 import base64
 import io
 import re
-import socket
 import subprocess
 import sys
 import warnings
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.error import URLError
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -72,24 +70,11 @@ def test_demo_draws_progress_bars_on_a_terminal(monkeypatch, capsys):
 
 
 @pytest.fixture
-def no_mnist(tmp_path, monkeypatch):
-    """No MNIST in any default place, and OpenML unreachable: fetch_openml
-    warns before each retry and raises URLError, as it does offline."""
+def no_mnist(tmp_path, monkeypatch, offline):
+    """No MNIST in any default place, and OpenML unreachable (``offline``)."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "sklearn_data"))
     monkeypatch.delenv(datasets.MNIST_ENV_VAR, raising=False)
-
-    def fetch_openml(name, **kwargs):
-        for _ in range(3):
-            warnings.warn(
-                "A network error occurred while downloading https://api.openml.org"
-                "/api/v1/json/data/list/data_name/mnist_784. Retrying...",
-                UserWarning,
-                stacklevel=2,
-            )
-        raise URLError(socket.gaierror(-2, "Name or service not known"))
-
-    monkeypatch.setattr(datasets, "fetch_openml", fetch_openml)
     return tmp_path
 
 
@@ -116,7 +101,7 @@ def test_missing_mnist_is_a_short_error(no_mnist, capsys, argv, expected):
         assert str(no_mnist / "sklearn_data" / "mnist.npz") in captured.err
         assert "--data PATH" in captured.err
     if command == "demo":  # the demo downloads; its failure is named
-        assert "Name or service not known" in captured.err
+        assert "Temporary failure in name resolution" in captured.err
 
 
 def test_every_option_has_help_and_a_default():
