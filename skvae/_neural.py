@@ -30,7 +30,6 @@ from ._data import (
     to_tensor,
 )
 from ._modules import ACTIVATIONS, build, on_meta
-from ._state import StateError
 from ._training import (
     ONE_CYCLE_PEAK,
     FitInterruptedWarning,
@@ -475,7 +474,7 @@ class _NeuralReducer(BaseReducer):
         """What the fitted network is built from; it cannot change in a warm start.
 
         ``(n_components, hidden_layer_sizes, activation, standardizes)``, and a
-        subclass may append its module options: ``_rebuild_module`` reads it so.
+        subclass may append its module options: ``_meta_module`` reads it so.
         """
         return (
             self.n_components,
@@ -618,12 +617,8 @@ class _NeuralReducer(BaseReducer):
 
     def __setstate__(self, state):
         state = dict(state)
-        try:
-            self._check_state(state)
-        except StateError as exc:
-            raise ValueError(
-                f"{type(self).__name__}: the saved state does not fit together: {exc}."
-            ) from None
+        with _state.refusing(self):
+            network = self._check_state(state)
         weights = state.pop("_module_weights", None)
         if "_optimizer_state" in state:
             state["_optimizer_state"] = _map_arrays(
@@ -639,7 +634,7 @@ class _NeuralReducer(BaseReducer):
             state["_dtype"] = np.dtype(state["_dtype"])
         super().__setstate__(state)
         if weights is not None:
-            self.module_ = self._rebuild_module(weights)
+            self.module_ = self._rebuild_module(network, weights)
         if hasattr(self, "_device"):
             # Back to the GPU it was fitted on where this machine has it,
             # else on the CPU.
@@ -665,7 +660,7 @@ class _NeuralReducer(BaseReducer):
             "_dtype": _state.one_of("float32", "float64"),
             "_score_seed": _state.integer(0, 2**62),
             "_max_iter": _state.integer(1),
-            "mean_": _state.array(("float64",), lambda ctx: (ctx["n_features_in_"],)),
+            "mean_": _state.array(("float64",), lambda ctx: (_state.n_features(ctx),)),
             "scale_": _state.real(positive=True),
             "loss_curve_": _state.floats(n_iter),
             "history_": _state.history,
@@ -679,14 +674,19 @@ class _NeuralReducer(BaseReducer):
     _module_option_sets = ({},)
 
     def _check_state(self, state):
-        """Refuse a ``__setstate__`` state that this class would not have written."""
+        """Refuse a ``__setstate__`` state that this class would not have written.
+
+        Returns the network the state records, on the meta device (None for
+        an unfitted estimator), for ``_rebuild_module``.
+        """
         _state.check_state(self, state, self._state_spec())
         if "_module_weights" not in state:
-            return
+            return None
         module = self._meta_module(state["_architecture"], state["n_features_in_"])
         _state.check_weights(state["_architecture"], state["_module_weights"], module)
         template = make_optimizer(module.parameters(), 1e-3).state_dict()
         _state.check_optimizer(state["_optimizer_state"], module, template)
+        return module
 
     def _meta_module(self, architecture, n_features):
         """The network ``architecture`` describes, on the meta device (no memory)."""
@@ -700,14 +700,12 @@ class _NeuralReducer(BaseReducer):
             **(options[0] if options else {}),
         )
 
-    def _rebuild_module(self, weights):
+    def _rebuild_module(self, module, weights):
         """The fitted network, on the CPU, from the arrays of its ``state_dict``.
 
-        ``_architecture`` is ``(n_components, hidden_layer_sizes, activation,
-        standardizes[, module options])`` (see ``_architecture_of_params``);
-        ``__setstate__`` checked the arrays against it.
+        ``module`` is the network on the meta device that ``_check_state``
+        built from ``_architecture`` and checked the arrays against.
         """
-        module = self._meta_module(self._architecture, self.n_features_in_)
         module = module.to_empty(device="cpu")
         module.load_state_dict(
             {name: torch.tensor(np.asarray(a)) for name, a in weights.items()}
@@ -742,10 +740,10 @@ def own_modes(inference=False):
     ``torch.inference_mode()``, and its steps run in their own ``precision``
     under a caller's ``torch.autocast`` (see :func:`skvae._training.train_step`);
     inference runs in inference mode and float32, as documented, under an
-    ambient autocast too. The caller's modes are back
-    when the block ends: these are thread-local context managers, not global
-    settings. (torch's default dtype is global; skvae names its dtypes
-    instead of depending on it.)
+    ambient autocast too. The caller's modes are back when the block ends:
+    these are thread-local context managers, not global settings. (torch's
+    default dtype is global; skvae names its dtypes instead of depending on
+    it.)
     """
     with contextlib.ExitStack() as stack:
         if inference:

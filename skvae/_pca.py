@@ -813,20 +813,15 @@ class PCAReducer(BaseReducer):
 
     def __setstate__(self, state):
         state = dict(state)
-        try:
+        with _state.refusing(self):
             _state.check_state(self, state, self._state_spec())
-        except _state.StateError as exc:
-            raise ValueError(
-                f"{type(self).__name__}: the saved state does not fit together: {exc}."
-            ) from None
         if "_device" in state:
             state["_device"] = torch.device(state["_device"])
         super().__setstate__(state)
 
     def _state_spec(self):
         """``(required, optional)`` fitted attributes and their checks."""
-        d = lambda ctx: ctx["n_features_in_"]  # noqa: E731
-        k = _state.n_components
+        d, k = _state.n_features, _state.n_components
         # All of PCA's arrays share the dtype of the data it was fitted on.
         same = lambda ctx: (ctx["components_"].dtype.name,)  # noqa: E731
         required = {

@@ -20,6 +20,7 @@ state claims: sizes are compared with the arrays the state actually holds.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from numbers import Integral, Real
 
@@ -31,45 +32,51 @@ class StateError(ValueError):
     """A state that does not fit together; the message names the part."""
 
 
+@contextlib.contextmanager
+def refusing(estimator):
+    """Turn a :class:`StateError` in the block into the ``ValueError`` users see."""
+    try:
+        yield
+    except StateError as exc:
+        raise ValueError(
+            f"{_name(estimator)}: the saved state does not fit together: {exc}."
+        ) from None
+
+
 def check_state(estimator, state, spec):
     """Check ``state`` (a ``__setstate__`` argument) for ``estimator``.
 
-    ``spec`` maps each attribute a fitted estimator of this class may hold
-    to a checker ``fn(value, ctx)`` (see :func:`fitted_spec`); names outside
-    it and the parameters are refused. The parameters are validated as
-    ``fit`` would; the fitted attributes only if the state holds any, and
-    then all the required ones must be there.
+    ``spec`` is ``(required, optional)``: dicts mapping each fitted attribute
+    of the class to a checker ``fn(value, ctx)``, ``ctx`` being the state
+    with the estimator's parameters. Names outside them, the parameters and
+    the attributes any estimator may carry are refused. The parameters are
+    validated as ``fit`` would; if the state holds any fitted attribute, it
+    must hold all the required ones. Each attribute present is then checked.
     """
     if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
         raise StateError("the state is not a dict of attribute names")
     params = set(estimator._get_param_names())
-    fields, optional = spec
-    allowed = params | set(fields) | set(optional) | _ALWAYS_OPTIONAL
-    unknown = sorted(set(state) - allowed)
+    required, optional = spec
+    checks = {**required, **optional, **_ANY_ESTIMATOR}
+    unknown = sorted(set(state) - params - set(checks))
     if unknown:
         raise StateError(
             f"it holds attributes that {_name(estimator)} has not: {unknown}"
         )
     _check_params(estimator, {k: v for k, v in state.items() if k in params})
-    present = set(state) & (set(fields) | set(optional))
-    if not present:
-        return
-    missing = sorted(set(fields) - set(state))
-    if missing:
-        raise StateError(f"the fitted attributes {missing} are missing")
+    if set(state) & (set(required) | set(optional)):
+        missing = sorted(set(required) - set(state))
+        if missing:
+            raise StateError(f"the fitted attributes {missing} are missing")
     ctx = {k: getattr(estimator, k) for k in params if hasattr(estimator, k)}
     ctx.update(state)
-    for name in (*fields, *optional):
+    # In the order of the spec: sizes come first, later checks use them.
+    for name, check in checks.items():
         if name in state:
             try:
-                (fields.get(name) or optional[name])(state[name], ctx)
+                check(state[name], ctx)
             except StateError as exc:
                 raise StateError(f"{name}: {exc}") from None
-    for name in _ALWAYS_OPTIONAL & set(state):
-        try:
-            _OPTIONAL_CHECKS[name](state[name], ctx)
-        except StateError as exc:
-            raise StateError(f"{name}: {exc}") from None
 
 
 def _name(estimator):
@@ -217,7 +224,7 @@ def _kind(value):
     return type(value).__name__
 
 
-# Attributes any estimator may carry, fitted or not.
+# Attributes any estimator may carry, fitted or not (_ANY_ESTIMATOR).
 def _output_config(value, ctx):
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
@@ -234,16 +241,16 @@ def _feature_names(value, ctx):
         raise StateError("holds something other than strings")
 
 
-_OPTIONAL_CHECKS = {
+def _version(value, ctx):
+    if not isinstance(value, str):
+        raise StateError("expected a version string")
+
+
+_ANY_ESTIMATOR = {
     "_sklearn_output_config": _output_config,
-    "_sklearn_version": lambda value, ctx: (
-        None
-        if isinstance(value, str)
-        else (_ for _ in ()).throw(StateError("expected a version string"))
-    ),
+    "_sklearn_version": _version,
     "feature_names_in_": _feature_names,
 }
-_ALWAYS_OPTIONAL = frozenset(_OPTIONAL_CHECKS)
 
 
 # -------------------------------------------------------- neural networks

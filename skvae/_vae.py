@@ -15,11 +15,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _losses, _state
 from ._data import like_input, make_generator, row_noise
+from ._losses import _LOG_2PI
 from ._modules import MIN_VARIANCE, VariationalAutoencoder
 from ._neural import _COMMON_CONSTRAINTS, _n_rows, _NeuralReducer
 from .metrics import ACTIVE_UNIT_THRESHOLD
-
-_LOG_2PI = math.log(2 * math.pi)
 
 
 class PosteriorCollapseWarning(UserWarning):

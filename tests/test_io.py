@@ -614,3 +614,14 @@ def test_skops_with_the_trusted_list_never_runs_a_payload(marker, X, tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - not a zip file; skops's own error
         sio.load(tmp_path / "model.pkl", trusted=skio.SKOPS_TRUSTED_TYPES)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["pca", "ae", "vae"])
+def test_an_unfitted_state_is_checked_too(name):
+    # The attributes any estimator may carry are checked whether or not the
+    # state holds fitted ones.
+    est = ESTIMATORS[name]()
+    state = {**est.__getstate__(), "_sklearn_output_config": {"transform": 1}}
+    with pytest.raises(ValueError, match="_sklearn_output_config"):
+        ESTIMATORS[name]().__setstate__(state)
+    ESTIMATORS[name]().__setstate__(est.__getstate__())  # the untouched one loads
