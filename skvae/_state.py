@@ -334,8 +334,12 @@ def check_optimizer(state, module, template):
         if list(group["params"]) != list(expected["params"]):
             raise StateError("the optimizer's parameters are not the network's")
         for key, value in group.items():
-            if key != "params":
+            if key == "params":
+                continue
+            try:
                 _check_hyperparameter(key, value)
+            except StateError as exc:
+                raise StateError(f"the optimizer's {key!r}: {exc}") from None
     moments = state["state"]
     if not isinstance(moments, dict):
         raise StateError("the optimizer's moments are not a dict")

@@ -625,3 +625,12 @@ def test_an_unfitted_state_is_checked_too(name):
     with pytest.raises(ValueError, match="_sklearn_output_config"):
         ESTIMATORS[name]().__setstate__(state)
     ESTIMATORS[name]().__setstate__(est.__getstate__())  # the untouched one loads
+
+
+def test_a_bad_optimizer_setting_is_named(X):
+    state = _fit("vae", X).__getstate__()
+    state["_optimizer_state"]["param_groups"][0]["lr"] = -1.0
+    with pytest.raises(
+        ValueError, match=r"the optimizer's 'lr': -1\.0 is out of range"
+    ):
+        VAETransformer().__setstate__(state)
