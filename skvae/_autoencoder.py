@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from . import _losses, _state
 from ._modules import Autoencoder
-from ._neural import _COMMON_CONSTRAINTS, _NeuralReducer
+from ._neural import _COMMON_CONSTRAINTS, _NeuralReducer, fill_doc
 
 
 class _AutoencoderObjective:
@@ -35,87 +35,36 @@ class _AutoencoderObjective:
         return values[0]
 
 
+@fill_doc
 class AutoencoderTransformer(_NeuralReducer):
-    """A multilayer-perceptron autoencoder as a scikit-learn transformer.
+    """An autoencoder as a scikit-learn transformer.
 
-    The encoder maps ``n_features`` through ``hidden_layer_sizes`` to
-    ``n_components``; the decoder mirrors it. It is trained with Adam on
-    minibatches, on the CPU or a GPU. ``transform`` encodes,
-    ``inverse_transform`` decodes. With ``activation="identity"`` the model is
-    a linear autoencoder, whose decoder spans the principal subspace.
+    The encoder maps each row to ``n_components`` numbers, the decoder maps
+    them back. By default both are multilayer perceptrons through
+    ``hidden_layer_sizes``; ``encoder`` and ``decoder`` take other networks
+    (convolutional ones for images, or your own: :mod:`skvae.nn`). It is
+    trained with Adam on minibatches, on the CPU or a GPU. ``transform``
+    encodes, ``inverse_transform`` decodes. With ``activation="identity"``
+    the default model is a linear autoencoder, whose decoder spans the
+    principal subspace.
 
     Parameters
     ----------
     n_components : int, default=2
         Dimension of the code. It may exceed ``n_features`` (an over-complete
         code); :class:`~skvae.PCAReducer` cannot.
-    hidden_layer_sizes : array-like of int, default=(512, 256)
-        Widths of the encoder's hidden layers, from the input inwards; the
-        decoder uses them in reverse. ``()`` gives a single linear layer each
-        way.
-    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
-        Non-linearity between layers.
+    {{networks}}
     loss : {"squared_error", "binary_cross_entropy"}, default="squared_error"
         Reconstruction loss, averaged over features and samples.
         ``"binary_cross_entropy"`` treats the decoder output as Bernoulli
         logits and needs X in [0, 1].
-    batch_size : int, default=256
-        Minibatch size (clipped to the number of samples).
-    learning_rate : {"one_cycle", "constant"}, default="one_cycle"
-        The schedule of Adam's step size. ``"one_cycle"`` rises from
-        ``learning_rate_init / 25`` to ``learning_rate_init`` over the first
-        30 % of the steps and anneals to almost zero by the last epoch (Smith &
-        Topin, 2019): training runs its ``max_iter`` epochs and ends at a
-        minimum, so ``tol`` and ``n_iter_no_change`` apply only with
-        ``early_stopping``. ``"constant"`` keeps ``learning_rate_init`` and
-        stops by ``tol`` and ``n_iter_no_change``, as scikit-learn's MLP does.
-        :meth:`partial_fit` always uses the constant rate.
-    learning_rate_init : float, default=3e-3
-        The peak step size of the one-cycle schedule, or the constant one.
-    max_iter : int or "auto", default="auto"
-        Number of epochs (at most, with ``"constant"`` or ``early_stopping``).
-        ``"auto"`` scales it with the number of training samples ``n``:
-        ``clip(round(3e6 / n), 50, 500)`` epochs, about 3 million samples
-        seen, 50 epochs on MNIST's 60000 images and 500 on 6000 or fewer.
-        The value used is ``n_iter_``.
-    tol : float, default=1e-4
-        Minimum improvement of the loss (the validation loss with
-        ``early_stopping``) that counts as progress. Losses are computed on
-        standardised data (see ``mean_``), so ``tol`` does not depend on the
-        units of X.
-    n_iter_no_change : int, default=10
-        Training stops after more than this many epochs without progress
-        (``learning_rate="constant"``, or with ``early_stopping``).
+    {{schedule}}
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, stop when the validation
         loss stops improving, and keep the weights of its best epoch.
     validation_fraction : float, default=0.1
         Share of the data held out for ``early_stopping``.
-    warm_start : bool, default=False
-        Continue from the previous fit's weights and optimizer state (with
-        ``learning_rate="one_cycle"``, through a new cycle of ``max_iter``
-        epochs).
-    precision : {"auto", "float32", "bfloat16"}, default="auto"
-        The precision of the training's matrix products (through
-        :func:`torch.autocast`; weights, optimizer and losses stay float32).
-        ``"auto"`` is ``"bfloat16"`` where the hardware multiplies it natively
-        (a CPU with AVX512-BF16 or AMX, a GPU that supports it) and
-        ``"float32"`` elsewhere. Inference always runs in float32. A fit is
-        bitwise reproducible for a given precision and machine.
-    verbose : int, default=0
-        1 shows a tqdm progress bar (or, without tqdm, one ``logging`` line per
-        epoch on the ``"skvae"`` logger); 2 adds the log lines to the bar.
-    device : str or torch.device, default="auto"
-        Where to train and infer; ``"auto"`` uses CUDA when it is available.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and the validation split
-        through a private generator; the global torch and numpy random states
-        are not touched (except that ``None`` draws a seed from numpy's, as
-        scikit-learn does). On the CPU, two fits with the same integer seed are
-        bitwise identical.
-    callbacks : list of callables or None, default=None
-        Each is called as ``callback(record)`` after every epoch with that
-        epoch's :attr:`history_` entry; a true return value stops training.
+    {{runtime}}
 
     Attributes
     ----------
@@ -142,23 +91,7 @@ class AutoencoderTransformer(_NeuralReducer):
         With ``loss="squared_error"``, the mean squared reconstruction error
         per feature on the training data: the variance of the Gaussian that
         :meth:`score_samples` uses.
-    mean_ : ndarray of shape (`n_features_in_`,)
-        Per-feature means subtracted from X before the network sees it
-        (zeros where X is used as it is).
-    scale_ : float
-        The one number X is divided by after centring: the root mean
-        variance per feature of the training data (1.0 where X is used as it
-        is). Standardising makes training independent of the units of X;
-        ``transform``, ``inverse_transform`` and the scores undo it. One
-        number for all features keeps their relative scales: a feature whose
-        variance dwarfs the others' dominates the loss and the codes. For
-        features in different units, put a
-        :class:`~sklearn.preprocessing.StandardScaler` in front, in a
-        :class:`~sklearn.pipeline.Pipeline`.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of the features, when X had string column names.
+    {{standardisation}}
 
     See Also
     --------
@@ -193,6 +126,9 @@ class AutoencoderTransformer(_NeuralReducer):
         *,
         hidden_layer_sizes=(512, 256),
         activation="relu",
+        encoder=None,
+        decoder=None,
+        image_shape=None,
         loss="squared_error",
         batch_size=256,
         learning_rate="one_cycle",
@@ -208,10 +144,14 @@ class AutoencoderTransformer(_NeuralReducer):
         device="auto",
         random_state=None,
         callbacks=None,
+        **params,
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.encoder = encoder
+        self.decoder = decoder
+        self.image_shape = image_shape
         self.loss = loss
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -227,6 +167,8 @@ class AutoencoderTransformer(_NeuralReducer):
         self.device = device
         self.random_state = random_state
         self.callbacks = callbacks
+        # The networks' prefixed parameters (skorch's convention): see get_params.
+        vars(self).update(params)
 
     def _objective(self):
         return _AutoencoderObjective(self.loss)
@@ -238,6 +180,9 @@ class AutoencoderTransformer(_NeuralReducer):
     def _standardizes(self):
         # Binary cross-entropy needs X in [0, 1] as it is.
         return self.loss == "squared_error"
+
+    def _bernoulli(self):
+        return self.loss == "binary_cross_entropy"
 
     def _state_spec(self):
         required, optional = super()._state_spec()
@@ -254,15 +199,6 @@ class AutoencoderTransformer(_NeuralReducer):
         else:
             self.noise_variance_ = None
 
-    def _decode_mean(self, out):
-        if self.loss == "binary_cross_entropy":
-            return torch.sigmoid(out)
-        return self._destandardize(out)
-
-    def _transform(self, X):
-        (Z,) = self._blocks(X, lambda x: (self.module_.encode(self._standardize(x)),))
-        return self._cast(Z, X)
-
     def _score_samples(self, X):
         """Log-likelihood of x under p(x | z = encode(x)), in nats.
 
@@ -270,21 +206,18 @@ class AutoencoderTransformer(_NeuralReducer):
         the per-feature variance ``noise_variance_`` fitted on the training
         data. A score of the decoder at the code, not a density of x.
         """
-        log_jacobian = 0.0
-        if self.loss == "binary_cross_entropy":
-            self._check_unit_interval(X, "loss='binary_cross_entropy'")
+        self._check_X(X)
+        if self._bernoulli():
 
             def ll(x):
                 return (_losses.bernoulli_log_likelihood(self.module_(x), x),)
         else:
             # In the standardised units the network works in: in the units of
-            # X, float32 squared residuals overflow for X of about 1e19. The
-            # change of units costs log(scale_) per feature.
+            # X, float32 squared residuals overflow for X of about 1e19.
             var = self.noise_variance_ / self.scale_**2
-            log_jacobian = X.shape[1] * math.log(self.scale_)
 
             def ll(x):
-                x = self._standardize(x)
                 return (_losses.gaussian_log_likelihood(self.module_(x), x, var),)
 
-        return self._blocks(X, ll)[0].astype(np.float64) - log_jacobian
+        scores = self._blocks(X, ll, standardize=True)[0].astype(np.float64)
+        return scores - self._log_jacobian()

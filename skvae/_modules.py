@@ -1,121 +1,88 @@
-"""The torch modules behind the neural reducers: MLPs, a Gaussian encoder head.
+"""The torch modules the neural reducers train, and how they are built.
 
-Plain :class:`torch.nn.Module` code with no scikit-learn in it. Modules are
-built on the ``meta`` device and initialised from a caller's
-:class:`torch.Generator`, so building one never consumes the global torch
-random state and two builds from equally seeded generators are bitwise equal.
+An autoencoder here is a pair of networks, an encoder and a decoder built
+from recipes (:mod:`skvae.nn`), in a module that gives them the rows in the
+shape they take. Plain :class:`torch.nn.Module` code with no scikit-learn
+in it.
 """
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import math
+import threading
 
 import torch
 from torch import nn
 
-ACTIVATIONS = {
-    "identity": nn.Identity,
-    "logistic": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-}
+#: The parameter prefixes whose parameters go to a network's constructor.
+ROUTES = ("encoder", "decoder")
 
 
-def mlp(sizes, activation, *, activate_last=False):
-    """A stack of ``Linear`` layers with ``activation`` between them.
-
-    ``sizes`` lists the widths from input to output; ``mlp([784, 400, 20])``
-    has two layers. The output layer is left linear unless ``activate_last``.
-    """
-    layers = []
-    n_layers = len(sizes) - 1
-    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(n_in, n_out))
-        if activation != "identity" and (i < n_layers - 1 or activate_last):
-            layers.append(ACTIVATIONS[activation]())
-    return nn.Sequential(*layers)
+def is_routed(name):
+    """Whether ``name`` is a prefixed parameter, such as ``encoder__channels``."""
+    prefix, sep, rest = name.partition("__")
+    return bool(sep) and prefix in ROUTES and rest.isidentifier()
 
 
-class Autoencoder(nn.Module):
-    """A deterministic MLP autoencoder.
+class _Pair(nn.Module):
+    """An encoder and a decoder, with the rows reshaped as they take them.
 
-    The decoder mirrors the encoder. Its output is unconstrained: the mean of
-    a Gaussian, or Bernoulli logits (apply a sigmoid for the mean).
+    The estimators work on flat rows; the networks take ``(batch,
+    *input_shape)`` and the decoder returns ``(batch, *input_shape)``.
     """
 
-    def __init__(
-        self, n_features, n_components, hidden_layer_sizes=(), activation="relu"
-    ):
+    def __init__(self, encoder, decoder, input_shape):
         super().__init__()
-        hidden = list(hidden_layer_sizes)
-        self.encoder = mlp([n_features, *hidden, n_components], activation)
-        self.decoder = mlp([n_components, *reversed(hidden), n_features], activation)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.input_shape = tuple(input_shape)
 
-    def encode(self, x):
-        return self.encoder(x)
+    def _encode(self, x):
+        return self.encoder(x.reshape(x.shape[0], *self.input_shape))
 
     def decode(self, z):
-        return self.decoder(z)
+        """The decoder's output for the codes ``z``, as flat rows."""
+        return self.decoder(z).reshape(z.shape[0], -1)
+
+
+class Autoencoder(_Pair):
+    """A deterministic autoencoder: ``encode`` gives the codes."""
+
+    def encode(self, x):
+        return self._encode(x)
+
+    embed = encode
 
     def forward(self, x):
-        return self.decoder(self.encoder(x))
+        return self.decode(self.encode(x))
 
 
-class GaussianEncoder(nn.Module):
-    """An MLP trunk and one linear head: a diagonal Gaussian's mean and log-variance.
+class VariationalAutoencoder(_Pair):
+    """Gaussian encoder ``q(z|x)`` and a decoder for ``p(x|z)``.
 
-    One head of width ``2 * n_components`` (split in two) rather than two heads
-    of ``n_components``: one matrix product instead of two, per batch and in
-    the backward pass.
+    ``encode`` splits the encoder's output into the posterior mean and
+    log-variance; ``decode`` gives the Bernoulli logits or the Gaussian mean
+    of ``p(x|z)``. With ``output_variance="shared"`` (one number) or
+    ``"per_feature"`` the module also holds the Gaussian's log-variance, a
+    buffer that whoever trains the module sets (a "calibrated decoder",
+    Rybkin et al., 2021); it starts at 0, the variance of data scaled to
+    unit mean variance per feature.
     """
 
-    def __init__(
-        self, n_features, n_components, hidden_layer_sizes=(), activation="relu"
-    ):
-        super().__init__()
-        hidden = list(hidden_layer_sizes)
-        self.trunk = mlp([n_features, *hidden], activation, activate_last=True)
-        self.head = nn.Linear(hidden[-1] if hidden else n_features, 2 * n_components)
-        self.n_components = n_components
-
-    def forward(self, x):
-        mean, logvar = self.head(self.trunk(x)).chunk(2, dim=-1)
-        return mean, logvar
-
-
-class VariationalAutoencoder(nn.Module):
-    """Gaussian encoder ``q(z|x)`` and an MLP decoder for ``p(x|z)``.
-
-    ``encode`` gives the posterior mean and log-variance; ``decode`` gives the
-    Bernoulli logits or the Gaussian mean of ``p(x|z)``. With
-    ``output_variance="shared"`` (one number) or ``"per_feature"`` the module
-    also holds the Gaussian's log-variance, a buffer that whoever trains the
-    module sets (a "calibrated decoder", Rybkin et al., 2021); it starts at
-    0, the variance of data scaled to unit mean variance per feature.
-    """
-
-    def __init__(
-        self,
-        n_features,
-        n_components,
-        hidden_layer_sizes=(),
-        activation="relu",
-        output_variance=None,
-    ):
-        super().__init__()
-        hidden = list(hidden_layer_sizes)
-        self.encoder = GaussianEncoder(n_features, n_components, hidden, activation)
-        self.decoder = mlp([n_components, *reversed(hidden), n_features], activation)
+    def __init__(self, encoder, decoder, input_shape, output_variance=None):
+        super().__init__(encoder, decoder, input_shape)
         if output_variance is not None:
-            size = 1 if output_variance == "shared" else n_features
-            self.register_buffer("log_variance", torch.empty(size, dtype=torch.float32))
+            size = 1 if output_variance == "shared" else math.prod(self.input_shape)
+            self.register_buffer("log_variance", torch.zeros(size, dtype=torch.float32))
 
     def encode(self, x):
-        return self.encoder(x)
+        """``(mean, logvar)`` of the posterior, each ``(batch, n_components)``."""
+        return self._encode(x).chunk(2, dim=-1)
 
-    def decode(self, z):
-        return self.decoder(z)
+    def embed(self, x):
+        """The posterior mean: the code ``transform`` gives."""
+        return self.encode(x)[0]
 
     def observation_variance(self):
         """The variance of ``p(x|z)``, floored at ``MIN_VARIANCE``."""
@@ -123,9 +90,9 @@ class VariationalAutoencoder(nn.Module):
 
     def forward(self, x, eps):
         """Decode one reparameterised sample ``z = mean + std * eps``."""
-        mean, logvar = self.encoder(x)
+        mean, logvar = self.encode(x)
         z = torch.addcmul(mean, torch.exp(0.5 * logvar), eps)
-        return self.decoder(z), mean, logvar
+        return self.decode(z), mean, logvar
 
 
 #: The smallest calibrated observation variance, relative to the data's mean
@@ -135,49 +102,44 @@ class VariationalAutoencoder(nn.Module):
 MIN_VARIANCE = 1e-4
 _LOG_MIN_VARIANCE = math.log(MIN_VARIANCE)
 
+# torch's global random state and default dtype are process-wide: two
+# threads building at once would draw each other's numbers.
+_BUILDING = threading.Lock()
 
-def build(module_class, *args, generator, device="cpu", **kwargs):
-    """Construct ``module_class(*args, **kwargs)`` and initialise it from ``generator``.
 
-    The module is constructed on the ``meta`` device, where ``nn.Linear``'s
-    own initialisation does nothing (it would otherwise draw from the global
-    torch generator), then materialised on the CPU, initialised, and moved to
-    ``device``. Initialising on the CPU keeps weights identical whatever the
-    device.
+def build(make, generator):
+    """``make()``, a module, built on the CPU in float32 from ``generator``'s draws.
+
+    torch's global generator is forked and set to ``generator``'s state while
+    ``make`` runs, so whatever a constructor draws (each layer's
+    ``reset_parameters``, a user's own ``torch.nn.init`` calls) comes from
+    ``generator``, which then moves on by as many draws; the global state is
+    as it was afterwards. The default dtype is float32 meanwhile, so a
+    caller's ``torch.set_default_dtype`` changes neither the dtype nor the
+    values drawn.
     """
-    module = on_meta(module_class, *args, **kwargs).to_empty(device="cpu")
-    init_parameters(module, generator)
-    return module.to(device)
+    with _BUILDING, torch.random.fork_rng(devices=()), _float32_default():
+        torch.set_rng_state(generator.get_state())
+        with torch.device("cpu"):
+            module = make()
+        generator.set_state(torch.get_rng_state())
+    return module.to(torch.float32)
 
 
-def on_meta(module_class, *args, **kwargs):
-    """``module_class(*args, **kwargs)`` on the ``meta`` device, in float32.
-
-    float32 whatever torch's default dtype: a caller's
-    ``torch.set_default_dtype(torch.float64)`` must not change the network.
-    """
+def on_meta(make):
+    """``make()`` on the ``meta`` device, in float32: its shapes, no memory."""
     with torch.device("meta"):
-        return module_class(*args, **kwargs).to(torch.float32)
+        return make().to(torch.float32)
 
 
-@torch.no_grad()
-def init_parameters(module, generator):
-    """PyTorch's default ``nn.Linear`` initialisation, drawn from ``generator``.
-
-    Weights and biases are uniform on ``±1/sqrt(fan_in)``, which is what
-    ``kaiming_uniform_(a=sqrt(5))`` amounts to. Parameters outside a linear
-    layer, and buffers (a log-variance), start at zero.
-    """
-    initialised = set()
-    for layer in module.modules():
-        if isinstance(layer, nn.Linear):
-            bound = 1.0 / math.sqrt(layer.in_features) if layer.in_features else 0.0
-            layer.weight.uniform_(-bound, bound, generator=generator)
-            initialised.add(layer.weight)
-            if layer.bias is not None:
-                layer.bias.uniform_(-bound, bound, generator=generator)
-                initialised.add(layer.bias)
-    for tensor in itertools.chain(module.parameters(), module.buffers()):
-        if tensor not in initialised:
-            tensor.zero_()
-    return module
+@contextlib.contextmanager
+def _float32_default():
+    dtype = torch.get_default_dtype()
+    if dtype == torch.float32:
+        yield
+        return
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(dtype)

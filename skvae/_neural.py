@@ -10,6 +10,7 @@ import contextlib
 import copy
 import math
 import warnings
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
@@ -29,7 +30,8 @@ from ._data import (
     resolve_device,
     to_tensor,
 )
-from ._modules import ACTIVATIONS, build, on_meta
+from ._modules import build, is_routed, on_meta
+from .nn import ACTIVATIONS, DECODERS, ENCODERS
 from ._training import (
     ONE_CYCLE_PEAK,
     FitInterruptedWarning,
@@ -43,6 +45,9 @@ _COMMON_CONSTRAINTS: dict = {
     "n_components": [Interval(Integral, 1, None, closed="left")],
     "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
     "activation": [StrOptions(set(ACTIVATIONS))],
+    "encoder": [None, StrOptions(set(ENCODERS)), callable],
+    "decoder": [None, StrOptions(set(DECODERS)), callable],
+    "image_shape": [None, "array-like"],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "learning_rate": [StrOptions({"one_cycle", "constant"})],
     "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -63,9 +68,12 @@ _COMMON_CONSTRAINTS: dict = {
 class _NeuralReducer(BaseReducer):
     """Fit, partial_fit, batched inference and pickling of the torch reducers.
 
-    A subclass says which module it trains (``_module_class``), what it
-    minimises (``_objective``), how to check its data (``_check_X``) and what
-    to compute after training (``_set_diagnostics``).
+    A subclass says which module pairs its networks (``_module_class``), what
+    it minimises (``_objective``), how to check its data (``_check_X``), what
+    to compute after training (``_set_diagnostics``), and how its decoder's
+    output is read (``_standardizes``, ``_bernoulli``): the hooks declared
+    below. The networks come from recipes (:mod:`skvae.nn`): the ``encoder``
+    and ``decoder`` parameters and the prefixed parameters routed to them.
 
     VAETransformer is a sibling of AutoencoderTransformer on this base, not
     its subclass: its parameters are not a superset (``likelihood`` replaces
@@ -82,6 +90,182 @@ class _NeuralReducer(BaseReducer):
     # (see ``_stream``): about 3 MB of MNIST, long enough for sequential disk
     # reads, short enough that a buffer mixes many parts of the file.
     _chunk_rows = 1024
+
+    # ------------------------------------------------ what a subclass provides
+
+    #: The module that pairs the encoder and decoder (skvae._modules).
+    _module_class: type
+    #: Numbers per latent dimension in each row the encoder returns.
+    _encoder_outputs = 1
+    #: What they are, for the protocol check's messages.
+    _encoder_gives = "the codes"
+
+    @abstractmethod
+    def _objective(self):
+        """The loss the training loop minimises (see :func:`skvae._training.train`)."""
+
+    @abstractmethod
+    def _set_diagnostics(self, X, X_val=None):
+        """Set the fitted attributes computed after training.
+
+        ``X`` holds every row as training read it (standardised); ``X_val``
+        the held-out ones, or None.
+        """
+
+    def _check_X(self, X):
+        """Refuse ``X`` the model cannot fit or score (say, outside [0, 1])."""
+
+    def _standardizes(self):
+        """Whether the networks see standardised X (see ``mean_``)."""
+        return True
+
+    def _bernoulli(self):
+        """Whether the decoder outputs Bernoulli logits rather than a mean."""
+        return False
+
+    def _module_options(self):
+        """Extra keyword arguments of ``_module_class``."""
+        return {}
+
+    # ------------------------------------------------------ network recipes
+
+    def get_params(self, deep=True):
+        """Get the parameters, the networks' prefixed ones included.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            As for any scikit-learn estimator.
+
+        Returns
+        -------
+        params : dict
+            The parameters of ``__init__`` and the ``encoder__*`` and
+            ``decoder__*`` parameters given to this estimator.
+        """
+        params = super().get_params(deep=deep)
+        params.update(sorted(self._extra_params().items()))
+        return params
+
+    def _extra_params(self):
+        """The keyword arguments ``__init__`` took beyond its named parameters.
+
+        The networks' prefixed parameters; anything else is refused by
+        ``fit``, not by ``__init__`` or ``set_params``, which validate
+        nothing, as scikit-learn asks.
+        """
+        named = set(self._get_param_names())
+        return {
+            k: v
+            for k, v in vars(self).items()
+            if not (k.startswith("_") or k.endswith("_") or k in named)
+        }
+
+    def set_params(self, **params):
+        """Set the parameters, the networks' prefixed ones included.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameters of ``__init__``, and ``encoder__name=value`` or
+            ``decoder__name=value`` for the networks' constructors.
+
+        Returns
+        -------
+        self : object
+        """
+        extra = self._extra_params()
+        routed = {k: params.pop(k) for k in list(params) if is_routed(k) or k in extra}
+        super().set_params(**params)
+        vars(self).update(routed)
+        return self
+
+    def _recipe(self, role):
+        """``(name, keyword arguments)`` of the network ``role`` the parameters ask for.
+
+        The name is a built-in network's (``"mlp"`` for None) or
+        ``"python:module.QualifiedName"`` for a user's recipe.
+        """
+        value = getattr(self, role)
+        prefix = f"{role}__"
+        kwargs = {
+            k.removeprefix(prefix): v
+            for k, v in self.get_params(deep=False).items()
+            if k.startswith(prefix)
+        }
+        if value is None or (isinstance(value, str) and value == "mlp"):
+            return "mlp", {
+                "hidden_layer_sizes": self._hidden_layer_sizes,
+                "activation": self.activation,
+                **kwargs,
+            }
+        if isinstance(value, str):
+            return value, kwargs
+        return f"python:{_qualified_name(value)}", kwargs
+
+    def _input_shape(self, n_features):
+        return self._image_shape or (n_features,)
+
+    def _network(self, record, recipes):
+        """A function that builds the network ``record`` describes.
+
+        ``record`` is an ``_architecture`` (see ``_architecture_of_params``).
+        Built-in networks come by name; a user's from ``recipes`` (the
+        ``encoder`` and ``decoder`` parameter values), which must then bear
+        the name the record gives.
+        """
+        shape, k = tuple(record["input_shape"]), record["n_components"]
+        (enc_name, enc_kwargs), (dec_name, dec_kwargs) = record["encoder"], record["decoder"]
+        encoder = _factory("encoder", enc_name, recipes.get("encoder"))
+        decoder = _factory("decoder", dec_name, recipes.get("decoder"))
+        n_outputs = k * self._encoder_outputs
+
+        def make():
+            return self._module_class(
+                _construct(encoder, enc_name, enc_kwargs, input_shape=shape, n_outputs=n_outputs),
+                _construct(decoder, dec_name, dec_kwargs, n_inputs=k, output_shape=shape),
+                shape,
+                **record["module_options"],
+            )
+
+        return make
+
+    def _recipes(self):
+        return {"encoder": self.encoder, "decoder": self.decoder}
+
+    def _build_module(self, generator):
+        return build(self._network(self._architecture, self._recipes()), generator)
+
+    def _check_protocol(self, module):
+        """Run the new networks on one batch; refuse outputs against the protocol.
+
+        Before any training, so that a user's network that returns the wrong
+        shape or dtype is named at once, not in a torch error from the loss.
+        """
+        record = self._architecture
+        shape, k = tuple(record["input_shape"]), record["n_components"]
+        n_outputs = k * self._encoder_outputs
+        module.eval()
+        try:
+            with own_modes(inference=True):
+                x = torch.zeros(2, *shape, device=self._device)
+                _expect(
+                    record["encoder"][0],
+                    module.encoder,
+                    x,
+                    (2, n_outputs),
+                    f"{self._encoder_gives} for n_components={k}",
+                )
+                z = torch.zeros(2, k, device=self._device)
+                _expect(
+                    record["decoder"][0],
+                    module.decoder,
+                    z,
+                    (2, *shape),
+                    "a reconstruction of each row, in the shape the encoder takes",
+                )
+        finally:
+            module.train()
 
     # ------------------------------------------------------------------ fit
 
@@ -191,7 +375,7 @@ class _NeuralReducer(BaseReducer):
         transaction, so that the epochs stored before it are kept.
         """
         X = self._validate(X, reset=not incremental)
-        self._check_params()
+        self._check_params(X.shape[1])
         self._check_X(X)
         _check_float32_range(X)
         device = self._device = resolve_device(self.device)
@@ -253,15 +437,16 @@ class _NeuralReducer(BaseReducer):
         """A fresh run: standardisation, a new network and empty records."""
         generator = make_generator(self.random_state)
         self.mean_, self.scale_ = self._standardization(X)
-        module = self._build_module(X.shape[1], generator).to(device)
+        self._architecture = self._architecture_of_params(X.shape[1])
+        module = self._build_module(generator).to(device)
+        self._check_protocol(module)
         # Seeds stochastic scores, so they are reproducible for a fitted model.
         self._score_seed = int(torch.randint(2**62, (1,), generator=generator))
-        self._architecture = self._architecture_of_params()
         return _Run(module, generator)
 
     def _resume(self, device):
         """Continue the fitted run (warm start, partial_fit) on a copy of its state."""
-        architecture = self._architecture_of_params()
+        architecture = self._architecture_of_params(self.n_features_in_)
         if architecture != self._architecture:
             raise ValueError(
                 f"{type(self).__name__}: the network cannot change when training "
@@ -427,10 +612,6 @@ class _NeuralReducer(BaseReducer):
 
     # ------------------------------------------------------ standardisation
 
-    def _standardizes(self):
-        """Whether the model is fitted to standardised X (see ``mean_``)."""
-        return True
-
     def _standardization(self, X):
         """``(mean_, scale_)``: per-feature means and one scale for all features.
 
@@ -470,21 +651,34 @@ class _NeuralReducer(BaseReducer):
         mean = torch.as_tensor(self.mean_, dtype=X.dtype, device=X.device)
         return X * self.scale_ + mean
 
-    def _architecture_of_params(self):
-        """What the fitted network is built from; it cannot change in a warm start.
+    def _log_jacobian(self):
+        """``log |dx'/dx|`` of the standardisation, per row.
 
-        ``(n_components, hidden_layer_sizes, activation, standardizes)``, and a
-        subclass may append its module options: ``_meta_module`` reads it so.
+        A density of the standardised rows the model describes is one of X
+        less ``log(scale_)`` per feature (``x = scale_ * x' + mean_``).
         """
-        return (
-            self.n_components,
-            self._hidden_layer_sizes,
-            self.activation,
-            self._standardizes(),
-        )
+        return self.n_features_in_ * math.log(self.scale_)
 
-    def _check_params(self):
-        """What ``_parameter_constraints`` cannot say: element types."""
+    def _architecture_of_params(self, n_features):
+        """What the network is built from; it cannot change in a warm start.
+
+        A dict of plain values, stored as ``_architecture``: ``n_components``,
+        the ``input_shape`` of the networks, whether they see standardised X,
+        the ``encoder`` and ``decoder`` as ``(name, keyword arguments)`` (see
+        ``_recipe``) and the ``module_options`` of ``_module_class``.
+        """
+        return {
+            "n_components": self.n_components,
+            "input_shape": self._input_shape(n_features),
+            "standardizes": self._standardizes(),
+            "encoder": self._recipe("encoder"),
+            "decoder": self._recipe("decoder"),
+            "module_options": self._module_options(),
+        }
+
+    def _check_params(self, n_features):
+        """What ``_parameter_constraints`` cannot say: element types, and shapes."""
+        self._check_networks(n_features)
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
         if not all(
@@ -498,6 +692,56 @@ class _NeuralReducer(BaseReducer):
         self._hidden_layer_sizes = tuple(int(s) for s in sizes)
         if not all(callable(cb) for cb in self.callbacks or ()):
             raise ValueError(f"callbacks must be callables, got {self.callbacks!r}.")
+
+    def _check_networks(self, n_features):
+        """The recipes, their prefixed parameters and ``image_shape``."""
+        unknown = sorted(k for k in self._extra_params() if not is_routed(k))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} got unexpected parameters {unknown}: "
+                "besides its named parameters it takes the networks' prefixed "
+                "ones, encoder__name=value and decoder__name=value."
+            )
+        for role, given in (
+            ("encoder", ("input_shape", "n_outputs")),
+            ("decoder", ("n_inputs", "output_shape")),
+        ):
+            recipe = getattr(self, role)
+            if isinstance(recipe, torch.nn.Module):
+                raise ValueError(
+                    f"{role} must be a recipe, a torch.nn.Module class or a function "
+                    f"that builds one, or a built-in network's name, not a built "
+                    f"{type(recipe).__name__} module: a module shared by every "
+                    f"clone and fit would be trained in place. Pass the class "
+                    f"and its arguments as {role}__name=value (see skvae.nn)."
+                )
+            clash = sorted(
+                k for k in vars(self) if k.removeprefix(f"{role}__") in given
+            )
+            if clash:
+                raise ValueError(
+                    f"{clash} cannot be set: the estimator passes {given} to the "
+                    f"{role} itself (see skvae.nn)."
+                )
+        shape = self.image_shape
+        self._image_shape = None
+        if shape is None:
+            return
+        shape = list(np.ravel(shape)) if np.ndim(shape) else [shape]
+        if not shape or not all(
+            isinstance(s, Integral) and not isinstance(s, bool | np.bool_) and s >= 1
+            for s in shape
+        ):
+            raise ValueError(
+                "image_shape must be a sequence of positive integers, such as "
+                f"(channels, height, width); got {self.image_shape!r}."
+            )
+        if math.prod(shape) != n_features:
+            raise ValueError(
+                f"image_shape={tuple(shape)} holds {math.prod(shape)} values per "
+                f"row, but X has {n_features} features."
+            )
+        self._image_shape = tuple(int(s) for s in shape)
 
     @staticmethod
     def _check_unit_interval(X, what):
@@ -514,7 +758,7 @@ class _NeuralReducer(BaseReducer):
 
     # --------------------------------------------------------- inference
 
-    def _blocks(self, X, fn, rows=None, *, reduce=None):
+    def _blocks(self, X, fn, rows=None, *, reduce=None, standardize=False):
         """Apply ``fn`` (tensor → tuple of tensors) to fixed-size blocks of ``X``.
 
         ``X`` is an array, a tensor, a tuple of tensors (training and
@@ -523,7 +767,9 @@ class _NeuralReducer(BaseReducer):
         one block of activations are held. Returns the outputs, one row per
         row of ``X``, as numpy arrays written into place as the blocks are
         computed (no list of per-block pieces to concatenate), or with
-        ``reduce="sum"`` their sums over the rows, in float64.
+        ``reduce="sum"`` their sums over the rows, in float64. With
+        ``standardize``, ``fn`` gets the blocks standardised, as the network
+        reads them.
         """
         device = self._device
         if rows is None:
@@ -540,6 +786,8 @@ class _NeuralReducer(BaseReducer):
                         block = torch.cat(
                             [block, block.new_zeros(rows - m, block.shape[1])]
                         )
+                    if standardize:
+                        block = self._standardize(block)
                     outs = [out[:m] for out in fn(block)]
                     if reduce == "sum":
                         outs = [out.sum(0, dtype=torch.float64) for out in outs]
@@ -566,26 +814,17 @@ class _NeuralReducer(BaseReducer):
 
     def _decode_mean(self, out):
         """The mean of ``p(x|z)``, in the units of X, from the decoder's output."""
+        if self._bernoulli():
+            return torch.sigmoid(out)
         return self._destandardize(out)
+
+    def _transform(self, X):
+        (Z,) = self._blocks(X, lambda x: (self.module_.embed(x),), standardize=True)
+        return self._cast(Z, X)
 
     def _inverse_transform(self, Z):
         (out,) = self._blocks(Z, lambda z: (self._decode_mean(self.module_.decode(z)),))
         return self._cast(out, Z)
-
-    def _build_module(self, n_features, generator):
-        return build(
-            self._module_class,
-            n_features,
-            self.n_components,
-            self._hidden_layer_sizes,
-            self.activation,
-            generator=generator,
-            **self._module_options(),
-        )
-
-    def _module_options(self):
-        """Extra keyword arguments of ``_module_class``."""
-        return {}
 
     # ---------------------------------------------------------- pickling
 
@@ -653,6 +892,7 @@ class _NeuralReducer(BaseReducer):
             "n_iter_": _state.integer(0),
             "_architecture": _state.architecture(self._module_option_sets),
             "_hidden_layer_sizes": _state.architecture_sizes,
+            "_image_shape": _state.optional(_state.architecture_sizes),
             "_module_weights": lambda value, ctx: None,  # with the network below
             "_optimizer_state": lambda value, ctx: None,  # likewise
             "_generator_state": _state.generator_state,
@@ -676,37 +916,37 @@ class _NeuralReducer(BaseReducer):
     def _check_state(self, state):
         """Refuse a ``__setstate__`` state that this class would not have written.
 
-        Returns the network the state records, on the meta device (None for
-        an unfitted estimator), for ``_rebuild_module``.
+        Returns a function that builds the network the state records (None
+        for an unfitted estimator), for ``_rebuild_module``; its arrays have
+        been checked against that network, built on the meta device.
         """
         _state.check_state(self, state, self._state_spec())
         if "_module_weights" not in state:
             return None
-        module = self._meta_module(state["_architecture"], state["n_features_in_"])
-        _state.check_weights(state["_architecture"], state["_module_weights"], module)
+        record = state["_architecture"]
+        # A user's recipe is a parameter: in a pickle's state, or on the
+        # estimator that skvae.io.load(path, like=...) fills.
+        recipes = {r: state.get(r, getattr(self, r, None)) for r in ("encoder", "decoder")}
+        try:
+            make = self._network(record, recipes)
+            module = _on_meta_or_cpu(make)
+        except _state.StateError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise _state.StateError(f"its network cannot be built: {exc}") from None
+        _state.check_weights(record, state["_module_weights"], module)
         template = make_optimizer(module.parameters(), 1e-3).state_dict()
         _state.check_optimizer(state["_optimizer_state"], module, template)
-        return module
+        return make
 
-    def _meta_module(self, architecture, n_features):
-        """The network ``architecture`` describes, on the meta device (no memory)."""
-        n_components, hidden, activation, _, *options = architecture
-        return on_meta(
-            self._module_class,
-            n_features,
-            n_components,
-            tuple(hidden),
-            activation,
-            **(options[0] if options else {}),
-        )
-
-    def _rebuild_module(self, module, weights):
+    def _rebuild_module(self, make, weights):
         """The fitted network, on the CPU, from the arrays of its ``state_dict``.
 
-        ``module`` is the network on the meta device that ``_check_state``
-        built from ``_architecture`` and checked the arrays against.
+        Built for real (its arrays' shapes are known to fit), so that what a
+        network's constructor sets outside its ``state_dict`` (a
+        non-persistent buffer) is there; the drawn values are overwritten.
         """
-        module = module.to_empty(device="cpu")
+        module = build(make, torch.Generator().manual_seed(0))
         module.load_state_dict(
             {name: torch.tensor(np.asarray(a)) for name, a in weights.items()}
         )
@@ -730,6 +970,82 @@ class _NeuralReducer(BaseReducer):
         if hasattr(self, "module_"):
             self.module_.to(device)
         self._device = device
+
+
+def _qualified_name(recipe):
+    return f"{getattr(recipe, '__module__', '?')}.{getattr(recipe, '__qualname__', repr(recipe))}"
+
+
+def _factory(role, name, recipe):
+    """The callable that builds the network ``name`` (see ``_recipe``)."""
+    builtin = ENCODERS if role == "encoder" else DECODERS
+    if name in builtin:
+        return builtin[name]
+    if not (isinstance(name, str) and name.startswith("python:")):
+        raise ValueError(f"the {role} {name!r} is not a network skvae knows")
+    if callable(recipe) and f"python:{_qualified_name(recipe)}" == name:
+        return recipe
+    raise ValueError(
+        f"the {role} is {name.removeprefix('python:')}, code that a file never "
+        f"supplies, and the estimator has {role}={recipe!r}: load the file "
+        f"with skvae.io.load(path, like=estimator), estimator made with "
+        f"{role}={name.removeprefix('python:').rpartition('.')[2]}"
+    )
+
+
+def _construct(factory, name, kwargs, **given):
+    """``factory(**given, **kwargs)``, a module; a failure names the recipe."""
+    call = ", ".join(f"{k}={v!r}" for k, v in {**given, **kwargs}.items())
+    label = name.removeprefix("python:")
+    try:
+        module = factory(**given, **kwargs)
+    except Exception as exc:
+        raise ValueError(
+            f"{label}({call}) failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(module, torch.nn.Module):
+        raise ValueError(
+            f"{label}({call}) returned a {type(module).__name__}, not a "
+            "torch.nn.Module."
+        )
+    return module
+
+
+def _expect(name, network, x, shape, meaning):
+    """Call ``network(x)``; refuse anything but a float32 tensor of ``shape``."""
+    label = name.removeprefix("python:")
+    try:
+        out = network(x)
+    except Exception as exc:
+        raise ValueError(
+            f"The network {label} failed on a batch of shape {tuple(x.shape)}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    got = (
+        f"a {out.dtype} tensor of shape {tuple(out.shape)}"
+        if isinstance(out, torch.Tensor)
+        else f"a {type(out).__name__}"
+    )
+    if not (
+        isinstance(out, torch.Tensor)
+        and out.dtype == torch.float32
+        and tuple(out.shape) == shape
+    ):
+        raise ValueError(
+            f"The network {label} returned {got} for a batch of shape "
+            f"{tuple(x.shape)}; expected a torch.float32 tensor of shape {shape}: "
+            f"{meaning} (the protocol is in skvae.nn)."
+        )
+
+
+def _on_meta_or_cpu(make):
+    """``make()`` on the meta device; on the CPU where a user's network cannot be."""
+    try:
+        return on_meta(make)
+    except ValueError as exc:
+        if not isinstance(exc.__cause__, NotImplementedError | RuntimeError):
+            raise
+    return build(make, torch.Generator().manual_seed(0))
 
 
 @contextlib.contextmanager
@@ -909,3 +1225,120 @@ def auto_max_iter(n_samples):
     reconstruction). Measurements: ``benchmarks/README.md``.
     """
     return int(np.clip(round(3e6 / n_samples), 50, 500))
+
+
+# The parameters and attributes both neural reducers document, written once:
+# their docstrings name a block as ``{{block}}`` on a line of its own.
+_DOCS = {
+    "networks": """\
+hidden_layer_sizes : array-like of int, default=(512, 256)
+    Widths of the hidden layers of the default networks (multilayer
+    perceptrons), from the input inwards; the decoder uses them in reverse.
+    ``()`` gives a single linear layer each way.
+activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+    Non-linearity between the default networks' layers.
+encoder : None, "mlp", "conv" or callable, default=None
+    The encoder's recipe: None or ``"mlp"`` for the multilayer perceptron of
+    ``hidden_layer_sizes`` (:class:`skvae.nn.MLPEncoder`), ``"conv"`` for
+    :class:`skvae.nn.ConvEncoder`, or your own :class:`torch.nn.Module`
+    class or a function that returns a module, following the protocol in
+    :mod:`skvae.nn`. Parameters prefixed ``encoder__`` (``encoder__channels=
+    (16, 32)``) go to its constructor, and may be set, searched and cloned
+    like any other.
+decoder : None, "mlp", "conv" or callable, default=None
+    The decoder's recipe, likewise, with ``decoder__`` parameters.
+image_shape : tuple of int or None, default=None
+    The shape the networks take each row in, such as ``(1, 28, 28)`` for
+    MNIST, whose product is the number of features; X itself stays a table
+    of flat rows, as scikit-learn passes it. None gives the networks the
+    flat rows.""",
+    "schedule": """\
+batch_size : int, default=256
+    Minibatch size (clipped to the number of samples).
+learning_rate : {"one_cycle", "constant"}, default="one_cycle"
+    The schedule of Adam's step size. ``"one_cycle"`` rises from
+    ``learning_rate_init / 25`` to ``learning_rate_init`` over the first
+    30 % of the steps and anneals to almost zero by the last epoch (Smith &
+    Topin, 2019): training runs its ``max_iter`` epochs and ends at a
+    minimum, so ``tol`` and ``n_iter_no_change`` apply only with
+    ``early_stopping``. ``"constant"`` keeps ``learning_rate_init`` and
+    stops by ``tol`` and ``n_iter_no_change``, as scikit-learn's MLP does.
+    :meth:`partial_fit` always uses the constant rate.
+learning_rate_init : float, default=3e-3
+    The peak step size of the one-cycle schedule, or the constant one.
+max_iter : int or "auto", default="auto"
+    Number of epochs (at most, with ``"constant"`` or ``early_stopping``).
+    ``"auto"`` scales it with the number of training samples ``n``:
+    ``clip(round(3e6 / n), 50, 500)`` epochs, about 3 million samples
+    seen, 50 epochs on MNIST's 60000 images and 500 on 6000 or fewer.
+    The value used is ``n_iter_``.
+tol : float, default=1e-4
+    Minimum improvement of the loss (the validation loss with
+    ``early_stopping``) that counts as progress. Losses are computed on
+    standardised data (see ``mean_``), so ``tol`` does not depend on the
+    units of X.
+n_iter_no_change : int, default=10
+    Training stops after more than this many epochs without progress
+    (``learning_rate="constant"``, or with ``early_stopping``).""",
+    "runtime": """\
+warm_start : bool, default=False
+    Continue from the previous fit's weights and optimizer state (with
+    ``learning_rate="one_cycle"``, through a new cycle of ``max_iter``
+    epochs).
+precision : {"auto", "float32", "bfloat16"}, default="auto"
+    The precision of the training's matrix products and convolutions
+    (through :func:`torch.autocast`; weights, optimizer and losses stay
+    float32). ``"auto"`` is ``"bfloat16"`` where the hardware multiplies it
+    natively (a CPU with AVX512-BF16 or AMX, a GPU that supports it) and
+    ``"float32"`` elsewhere. Inference always runs in float32. A fit is
+    bitwise reproducible for a given precision and machine.
+verbose : int, default=0
+    1 shows a tqdm progress bar with the loss terms (or, without tqdm, one
+    ``logging`` line per epoch on the ``"skvae"`` logger); 2 adds the log
+    lines to the bar.
+device : str or torch.device, default="auto"
+    Where to train and infer; ``"auto"`` uses CUDA when it is available.
+random_state : int, RandomState instance or None, default=None
+    Seeds the networks' initialisation, shuffling, any sampling noise and
+    the validation split through a private generator; the global torch and
+    numpy random states are as they were after a fit (``None`` draws one
+    seed from numpy's, as scikit-learn does). On the CPU two fits with the
+    same integer seed are bitwise identical.
+callbacks : list of callables or None, default=None
+    Each is called as ``callback(record)`` after every epoch with that
+    epoch's :attr:`history_` entry; a true return value stops training.
+**params
+    The networks' prefixed parameters, ``encoder__name=value`` and
+    ``decoder__name=value``; see ``encoder``.""",
+    "standardisation": """\
+mean_ : ndarray of shape (`n_features_in_`,)
+    Per-feature means subtracted from X before the networks see it (zeros
+    where X is used as it is).
+scale_ : float
+    The one number X is divided by after centring: the root mean variance
+    per feature of the training data (1.0 where X is used as it is).
+    Standardising makes training independent of the units of X;
+    ``transform``, ``inverse_transform`` and the scores undo it. One number
+    for all features keeps their relative scales: a feature whose variance
+    dwarfs the others' dominates the loss and the codes. For features in
+    different units, put a :class:`~sklearn.preprocessing.StandardScaler` in
+    front, in a :class:`~sklearn.pipeline.Pipeline`.
+n_features_in_ : int
+    Number of features seen during fit.
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
+    Names of the features, when X had string column names.""",
+}
+
+
+def fill_doc(cls):
+    """Put the ``{{block}}`` lines of ``cls``'s docstring in from ``_DOCS``."""
+    lines = []
+    for line in cls.__doc__.splitlines():
+        name = line.strip()
+        if name.startswith("{{") and name.endswith("}}"):
+            indent = line[: len(line) - len(line.lstrip())]
+            lines += [indent + part if part else part for part in _DOCS[name[2:-2]].splitlines()]
+        else:
+            lines.append(line)
+    cls.__doc__ = "\n".join(lines)
+    return cls

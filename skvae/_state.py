@@ -27,6 +27,8 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
+from ._modules import is_routed
+
 
 class StateError(ValueError):
     """A state that does not fit together; the message names the part."""
@@ -55,7 +57,9 @@ def check_state(estimator, state, spec):
     """
     if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
         raise StateError("the state is not a dict of attribute names")
-    params = set(estimator._get_param_names())
+    # With the networks' prefixed parameters (encoder__channels), which are
+    # keyword arguments of __init__: _check_params refuses those it lacks.
+    params = set(estimator._get_param_names()) | {k for k in state if is_routed(k)}
     required, optional = spec
     checks = {**required, **optional, **_ANY_ESTIMATOR}
     unknown = sorted(set(state) - params - set(checks))
@@ -257,31 +261,59 @@ _ANY_ESTIMATOR = {
 
 
 def architecture(options):
-    """``(n_components, hidden sizes, activation, standardizes[, options])``."""
-    from ._modules import ACTIVATIONS
+    """The network record of ``_NeuralReducer._architecture_of_params``.
+
+    Its parts are checked here; whether they build a network that the
+    stored arrays fit is checked by building it on the meta device.
+    """
 
     def check(value, ctx):
-        if not isinstance(value, tuple | list) or len(value) not in (4, 5):
-            raise StateError("expected a tuple of 4 or 5 entries")
-        k, hidden, activation, standardizes, *extra = value
+        if not isinstance(value, dict) or set(value) != _RECORD:
+            raise StateError(f"expected a dict with the keys {sorted(_RECORD)}")
+        k = value["n_components"]
         integer(1)(k, ctx)
         if k != ctx.get("n_components_"):
             raise StateError(
                 f"records {k} components, n_components_ is {ctx.get('n_components_')}"
             )
-        if not isinstance(hidden, tuple | list):
-            raise StateError("the hidden sizes are not a tuple")
-        for size in hidden:
+        shape = value["input_shape"]
+        if not isinstance(shape, tuple | list) or not shape:
+            raise StateError("the input shape is not a tuple")
+        for size in shape:
             integer(1)(size, ctx)
-        if activation not in ACTIVATIONS:
-            raise StateError(f"unknown activation {activation!r}")
-        if not isinstance(standardizes, bool | np.bool_):
+        if math.prod(shape) != n_features(ctx):
+            raise StateError(
+                f"the input shape {tuple(shape)} does not hold "
+                f"n_features_in_={n_features(ctx)} values"
+            )
+        if not isinstance(value["standardizes"], bool | np.bool_):
             raise StateError("'standardizes' is not a boolean")
-        given = extra[0] if extra else {}
-        if not isinstance(given, dict) or not any(given == o for o in options):
-            raise StateError(f"module options {given!r} are not one of {options}")
+        for role in ("encoder", "decoder"):
+            recipe = value[role]
+            if not (
+                isinstance(recipe, tuple | list)
+                and len(recipe) == 2
+                and isinstance(recipe[0], str)
+                and isinstance(recipe[1], dict)
+                and all(isinstance(k, str) and k.isidentifier() for k in recipe[1])
+            ):
+                raise StateError(f"the {role} is not a (name, parameters) pair")
+        if not any(value["module_options"] == o for o in options):
+            raise StateError(
+                f"module options {value['module_options']!r} are not one of {options}"
+            )
 
     return check
+
+
+_RECORD = {
+    "n_components",
+    "input_shape",
+    "standardizes",
+    "encoder",
+    "decoder",
+    "module_options",
+}
 
 
 def architecture_sizes(value, ctx):

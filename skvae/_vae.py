@@ -17,7 +17,12 @@ from . import _losses, _state
 from ._data import like_input, make_generator, row_noise
 from ._losses import _LOG_2PI
 from ._modules import MIN_VARIANCE, VariationalAutoencoder
-from ._neural import _COMMON_CONSTRAINTS, _n_rows, _NeuralReducer
+from ._neural import (
+    _COMMON_CONSTRAINTS,
+    _n_rows,
+    _NeuralReducer,
+    fill_doc,
+)
 from .metrics import ACTIVE_UNIT_THRESHOLD
 
 
@@ -163,14 +168,18 @@ def _log_likelihood(likelihood, variance, out, x, reduction):
     return _losses.gaussian_log_likelihood(out, x, variance, reduction)
 
 
+@fill_doc
 class VAETransformer(_NeuralReducer):
     """A variational autoencoder (Kingma & Welling, 2014) as a scikit-learn transformer.
 
-    The encoder MLP gives the mean and log-variance of a diagonal Gaussian
-    posterior ``q(z|x)``; the prior is ``N(0, I)``; the decoder MLP gives the
-    Bernoulli logits or the Gaussian mean of ``p(x|z)``. It is trained by
-    maximising the ELBO, ``E_q[log p(x|z)] - kl_weight * KL(q(z|x) || p(z))``,
-    with Adam on the CPU or a GPU.
+    The encoder gives the mean and log-variance of a diagonal Gaussian
+    posterior ``q(z|x)``; the prior is ``N(0, I)``; the decoder gives the
+    Bernoulli logits or the Gaussian mean of ``p(x|z)``. By default both are
+    multilayer perceptrons through ``hidden_layer_sizes``; ``encoder`` and
+    ``decoder`` take other networks (convolutional ones for images, or your
+    own: :mod:`skvae.nn`). It is trained by maximising the ELBO,
+    ``E_q[log p(x|z)] - kl_weight * KL(q(z|x) || p(z))``, with Adam on the
+    CPU or a GPU.
 
     ``transform`` gives the posterior mean (deterministic), :meth:`transform_std`
     its standard deviation, ``inverse_transform`` the mean of ``p(x|z)``,
@@ -181,9 +190,7 @@ class VAETransformer(_NeuralReducer):
     n_components : int, default=2
         Dimension of the latent space. It may exceed ``n_features`` (an
         over-complete code); :class:`~skvae.PCAReducer` cannot.
-    hidden_layer_sizes : array-like of int, default=(512, 256)
-        Widths of the encoder's hidden layers; the decoder uses them reversed.
-    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+    {{networks}}
     likelihood : {"gaussian", "bernoulli"}, default="gaussian"
         The observation model ``p(x|z)``. ``"gaussian"`` works on data of any
         scale; ``"bernoulli"`` needs X in [0, 1] (grey levels are accepted,
@@ -209,33 +216,7 @@ class VAETransformer(_NeuralReducer):
         which helps against posterior collapse. Convergence (``tol``,
         ``n_iter_no_change``) and early stopping's best epoch are judged only
         from the epoch where the weight is full.
-    batch_size : int, default=256
-        Minibatch size (clipped to the number of samples).
-    learning_rate : {"one_cycle", "constant"}, default="one_cycle"
-        The schedule of Adam's step size. ``"one_cycle"`` rises from
-        ``learning_rate_init / 25`` to ``learning_rate_init`` over the first
-        30 % of the steps and anneals to almost zero by the last epoch (Smith &
-        Topin, 2019): training runs its ``max_iter`` epochs and ends at a
-        minimum, so ``tol`` and ``n_iter_no_change`` apply only with
-        ``early_stopping``. ``"constant"`` keeps ``learning_rate_init`` and
-        stops by ``tol`` and ``n_iter_no_change``, as scikit-learn's MLP does.
-        :meth:`partial_fit` always uses the constant rate.
-    learning_rate_init : float, default=3e-3
-        The peak step size of the one-cycle schedule, or the constant one.
-    max_iter : int or "auto", default="auto"
-        Number of epochs (at most, with ``"constant"`` or ``early_stopping``).
-        ``"auto"`` scales it with the number of training samples ``n``:
-        ``clip(round(3e6 / n), 50, 500)`` epochs, about 3 million samples
-        seen, 50 epochs on MNIST's 60000 images and 500 on 6000 or fewer.
-        The value used is ``n_iter_``.
-    tol : float, default=1e-4
-        Minimum improvement of the loss (the validation loss with
-        ``early_stopping``) that counts as progress. Losses are computed on
-        standardised data (see ``mean_``), so ``tol`` does not depend on the
-        units of X.
-    n_iter_no_change : int, default=10
-        Training stops after more than this many epochs without progress
-        (``learning_rate="constant"``, or with ``early_stopping``).
+    {{schedule}}
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, stop when the validation
         loss stops improving, and keep the weights of its best epoch. With
@@ -247,32 +228,7 @@ class VAETransformer(_NeuralReducer):
         Share of the data held out from training: for ``early_stopping``, and
         with a learned ``gaussian_variance`` always (when at least two rows
         are given; :meth:`partial_fit` holds out none).
-    warm_start : bool, default=False
-        Continue from the previous fit's weights and optimizer state (with
-        ``learning_rate="one_cycle"``, through a new cycle of ``max_iter``
-        epochs).
-    precision : {"auto", "float32", "bfloat16"}, default="auto"
-        The precision of the training's matrix products (through
-        :func:`torch.autocast`; weights, optimizer and losses stay float32).
-        ``"auto"`` is ``"bfloat16"`` where the hardware multiplies it natively
-        (a CPU with AVX512-BF16 or AMX, a GPU that supports it) and
-        ``"float32"`` elsewhere. Inference always runs in float32. A fit is
-        bitwise reproducible for a given precision and machine.
-    verbose : int, default=0
-        1 shows a tqdm progress bar (or one ``logging`` line per epoch on the
-        ``"skvae"`` logger without tqdm) with the reconstruction, KL and
-        validation losses; 2 adds the log lines to the bar.
-    device : str or torch.device, default="auto"
-        ``"auto"`` uses CUDA when it is available.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling, the reparameterisation noise and the
-        validation split through a private generator; the global torch and
-        numpy random states are not touched (``None`` draws one seed from
-        numpy's, as scikit-learn does). On the CPU two fits with the same
-        integer seed are bitwise identical.
-    callbacks : list of callables or None, default=None
-        Each is called as ``callback(record)`` after every epoch with that
-        epoch's :attr:`history_` entry; a true return value stops training.
+    {{runtime}}
 
     Attributes
     ----------
@@ -312,21 +268,7 @@ class VAETransformer(_NeuralReducer):
         :func:`skvae.metrics.active_units`).
     n_active_units_ : int
         Number of active dimensions.
-    mean_ : ndarray of shape (`n_features_in_`,)
-        Per-feature means subtracted from X before the network sees it
-        (zeros where X is used as it is).
-    scale_ : float
-        The one number X is divided by after centring: the root mean
-        variance per feature of the training data (1.0 where X is used as it
-        is). Standardising makes training independent of the units of X;
-        ``transform``, ``inverse_transform`` and the scores undo it. One
-        number for all features keeps their relative scales: a feature whose
-        variance dwarfs the others' dominates the loss and the codes. For
-        features in different units, put a
-        :class:`~sklearn.preprocessing.StandardScaler` in front, in a
-        :class:`~sklearn.pipeline.Pipeline`.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+    {{standardisation}}
 
     See Also
     --------
@@ -414,6 +356,8 @@ class VAETransformer(_NeuralReducer):
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],
     }
     _module_class = VariationalAutoencoder
+    _encoder_outputs = 2
+    _encoder_gives = "the posterior's means, then its log-variances,"
     _interpolation_paths = ("linear", "spherical")
 
     def __init__(
@@ -422,6 +366,9 @@ class VAETransformer(_NeuralReducer):
         *,
         hidden_layer_sizes=(512, 256),
         activation="relu",
+        encoder=None,
+        decoder=None,
+        image_shape=None,
         likelihood="gaussian",
         gaussian_variance="learned",
         kl_weight=1.0,
@@ -440,10 +387,14 @@ class VAETransformer(_NeuralReducer):
         device="auto",
         random_state=None,
         callbacks=None,
+        **params,
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.encoder = encoder
+        self.decoder = decoder
+        self.image_shape = image_shape
         self.likelihood = likelihood
         self.gaussian_variance = gaussian_variance
         self.kl_weight = kl_weight
@@ -462,6 +413,8 @@ class VAETransformer(_NeuralReducer):
         self.device = device
         self.random_state = random_state
         self.callbacks = callbacks
+        # The networks' prefixed parameters (skorch's convention): see get_params.
+        vars(self).update(params)
 
     # ------------------------------------------------------------------ fit
 
@@ -482,13 +435,13 @@ class VAETransformer(_NeuralReducer):
         shared = self.gaussian_variance == "learned"
         return {"output_variance": "shared" if shared else "per_feature"}
 
+    def _bernoulli(self):
+        return self.likelihood == "bernoulli"
+
     def _standardizes(self):
         # A fixed variance is in the units of X, and Bernoulli needs [0, 1]:
         # only a learned variance lets the model work in standardised units.
         return self._learns_variance()
-
-    def _architecture_of_params(self):
-        return (*super()._architecture_of_params(), self._module_options())
 
     def _check_X(self, X):
         if self.likelihood == "bernoulli":
@@ -606,17 +559,6 @@ class VAETransformer(_NeuralReducer):
 
     # --------------------------------------------------------- inference
 
-    def _decode_mean(self, out):
-        if self.likelihood == "bernoulli":
-            return torch.sigmoid(out)
-        return self._destandardize(out)
-
-    def _transform(self, X):
-        (Z,) = self._blocks(
-            X, lambda x: (self.module_.encode(self._standardize(x))[0],)
-        )
-        return self._cast(Z, X)
-
     def transform_std(self, X):
         """Standard deviation of the posterior ``q(z|x)`` of each sample.
 
@@ -635,7 +577,8 @@ class VAETransformer(_NeuralReducer):
         Xv = self._validate(X, reset=False)
         (S,) = self._blocks(
             Xv,
-            lambda x: (torch.exp(0.5 * self.module_.encode(self._standardize(x))[1]),),
+            lambda x: (torch.exp(0.5 * self.module_.encode(x)[1]),),
+            standardize=True,
         )
         return like_input(self._finite(self._cast(S, Xv), "transform_std"), X)
 
@@ -742,9 +685,8 @@ class VAETransformer(_NeuralReducer):
             variance = self.module_.observation_variance()
         elif likelihood == "gaussian":
             variance = float(self.gaussian_variance)
-        # The density of X, not of the standardised data the model sees: the
-        # change of variables x = scale_ * x' + mean_ costs log(scale_) per feature.
-        log_jacobian = self.n_features_in_ * math.log(self.scale_)
+        # The density of X, not of the standardised data the model sees.
+        log_jacobian = self._log_jacobian()
 
         # Importance samples are drawn at most ``draws`` at a time, so that a
         # block decodes about as many rows as a K = 1 block, whatever K.

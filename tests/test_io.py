@@ -432,7 +432,7 @@ def test_weights_that_do_not_fit_the_architecture_are_refused(X, tmp_path):
     path = tmp_path / "m.safetensors"
     skio.save(_fit("ae", X), path)
     _, tensors = _read(path)
-    tensors["_module_weights/encoder.0.weight"] = np.zeros((3, 3), np.float32)
+    tensors["_module_weights/encoder.1.weight"] = np.zeros((3, 3), np.float32)
     _rewrite(path, tensors=tensors)
     with pytest.raises(ValueError, match="the architecture it records"):
         skio.load(path)
@@ -444,7 +444,8 @@ def test_a_huge_claimed_network_is_refused_before_allocating_it(X, tmp_path):
     metadata, _ = _read(path)
     state = json.loads(metadata["state"])
     # A 10**6-wide hidden layer would take 0.5 TB; the file's weights are small.
-    state["_architecture"]["__tuple__"][1] = {"__tuple__": [10**6]}
+    encoder = state["_architecture"]["encoder"]["__tuple__"][1]
+    encoder["hidden_layer_sizes"] = {"__tuple__": [10**6]}
     _rewrite(path, metadata={**metadata, "state": json.dumps(state)})
     with pytest.raises(ValueError, match="the architecture it records"):
         skio.load(path)

@@ -12,6 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skvae import AutoencoderTransformer, VAETransformer, _training
 from skvae._modules import Autoencoder, build
+from skvae.nn import MLPDecoder, MLPEncoder
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
@@ -52,7 +53,14 @@ def _plan(max_epochs, **options):
 
 def _setup(seed=0):
     g = torch.Generator().manual_seed(seed)
-    module = build(Autoencoder, 8, 2, (16,), "relu", generator=g)
+    module = build(
+        lambda: Autoencoder(
+            MLPEncoder((8,), 2, hidden_layer_sizes=(16,)),
+            MLPDecoder(2, (8,), hidden_layer_sizes=(16,)),
+            (8,),
+        ),
+        g,
+    )
     X = torch.rand(100, 8, generator=g)
     return module, _training.make_optimizer(module.parameters(), 1e-2), X, g
 

@@ -136,7 +136,7 @@ def test_kl_per_dimension_is_never_negative(digits_small):
     ).fit(X)
     # Collapse dimension 0 by hand: its posterior is N(0, exp(-1e-4)) for
     # every x, whose KL of 5e-9 nats comes out as -8e-9 in float32.
-    head = vae.module_.encoder.head
+    head = vae.module_.encoder[-1]
     with torch.no_grad():
         for row, bias in ((0, 0.0), (vae.n_components, -1e-4)):
             head.weight[row] = 0.0
@@ -201,8 +201,7 @@ def test_mean_squared_error_recipe_is_a_gaussian_likelihood(beta):
         gaussian_variance=d / 2, kl_weight=beta, max_iter=1, random_state=0,
     )  # fmt: skip
     X = torch.rand(n, d, generator=torch.Generator().manual_seed(0))
-    vae._check_params()
-    module = vae._build_module(d, torch.Generator().manual_seed(0))
+    module = _new_network(vae, d)
 
     loss = vae._objective()(module, X, 0, torch.Generator().manual_seed(1))[0]
     ours = torch.autograd.grad(loss, list(module.parameters()))
@@ -265,8 +264,7 @@ def test_training_objective_is_the_per_sample_mean_of_the_losses(variance):
         hidden_layer_sizes=(5,), likelihood=likelihood, kl_weight=0.3,
         gaussian_variance=variance or 1.0,
     )  # fmt: skip
-    vae._check_params()
-    module = vae._build_module(6, torch.Generator().manual_seed(0))
+    module = _new_network(vae, 6)
     loss, terms = vae._objective()(module, X, 0, torch.Generator().manual_seed(1))
     with torch.no_grad():  # the reference needs no gradients
         mean, logvar = module.encode(X)
@@ -299,8 +297,7 @@ def test_the_variance_is_fitted_to_held_out_rows(variance):
     g = torch.Generator().manual_seed(0)
     X_train, X_val = torch.rand(60, 6, generator=g), torch.rand(40, 6, generator=g)
     vae = VAETransformer(hidden_layer_sizes=(5,), gaussian_variance=variance)
-    vae._check_params()
-    module = vae._build_module(6, torch.Generator().manual_seed(0))
+    module = _new_network(vae, 6)
     objective = vae._objective()
 
     def decoded(X, seed):
@@ -338,3 +335,10 @@ def test_the_variance_is_fitted_to_held_out_rows(variance):
         np.sqrt(ml_variance((X_train.numpy() - decoded(X_train, 1)) ** 2)),
     ).sum(1)
     assert float(terms[0]) != pytest.approx(own.mean(), rel=1e-3)
+
+
+def _new_network(vae, n_features):
+    """The network ``vae.fit`` would start from on ``n_features`` columns."""
+    vae._check_params(n_features)
+    vae._architecture = vae._architecture_of_params(n_features)
+    return vae._build_module(torch.Generator().manual_seed(0))
