@@ -112,7 +112,9 @@ def main(argv=None):
     lines = [header]
     for label, params in networks(args.nets, conv_params):
         for row in args.rows:
-            vae = VAETransformer(**ROWS[row], **params, max_iter=max_iter, random_state=0)
+            vae = VAETransformer(
+                **ROWS[row], **params, max_iter=max_iter, random_state=0
+            )
             start = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PosteriorCollapseWarning)
@@ -120,16 +122,20 @@ def main(argv=None):
             seconds = time.perf_counter() - start
             knn = KNeighborsClassifier().fit(vae.transform(X), y)
             confidence, spread = sample_quality(vae, judge)
-            line = "| " + " | ".join(
-                (
-                    label,
-                    row,
-                    f"{knn.score(vae.transform(Xt), yt):.3f}",
-                    f"{vae.score(Xt):.1f}",
-                    f"{confidence:.2f} / {spread:.2f}",
-                    f"{seconds:.0f}",
+            line = (
+                "| "
+                + " | ".join(
+                    (
+                        label,
+                        row,
+                        f"{knn.score(vae.transform(Xt), yt):.3f}",
+                        f"{vae.score(Xt):.1f}",
+                        f"{confidence:.2f} / {spread:.2f}",
+                        f"{seconds:.0f}",
+                    )
                 )
-            ) + " |"
+                + " |"
+            )
             print(line, flush=True)
             lines.append(line)
     if args.out:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import StrOptions
 

@@ -24,6 +24,11 @@ from ._data import LazyRows, is_out_of_core, like_input, to_numpy
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
+#: skvae's public reducers by class name, as they are defined: what
+#: :mod:`skvae.io` saves and creates. A new reducer registers by being a
+#: public subclass in a skvae module, with no edit elsewhere.
+REDUCERS = {}
+
 
 def transactional(method):
     """Undo every attribute change ``method`` made to the estimator if it raises.
@@ -57,6 +62,11 @@ class BaseReducer(
     Tensors are accepted everywhere; transform and inverse_transform return a
     tensor for a tensor, while scores are numpy, as scikit-learn expects.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("skvae.") and not cls.__name__.startswith("_"):
+            REDUCERS[cls.__name__] = cls
 
     def _validate(self, X, *, reset, **check_params):
         """Validate ``X`` as scikit-learn does; a CPU tensor is viewed, not copied.

@@ -25,6 +25,12 @@ def is_routed(name):
     return bool(sep) and prefix in ROUTES and rest.isidentifier()
 
 
+def qualified_name(recipe):
+    """``module.QualifiedName`` of a class or function: how a record names it."""
+    module = getattr(recipe, "__module__", None) or "?"
+    return f"{module}.{getattr(recipe, '__qualname__', type(recipe).__qualname__)}"
+
+
 class _Pair(nn.Module):
     """An encoder and a decoder, with the rows reshaped as they take them.
 

@@ -30,8 +30,7 @@ from ._data import (
     resolve_device,
     to_tensor,
 )
-from ._modules import build, is_routed, on_meta
-from .nn import ACTIVATIONS, DECODERS, ENCODERS
+from ._modules import build, is_routed, on_meta, qualified_name
 from ._training import (
     ONE_CYCLE_PEAK,
     FitInterruptedWarning,
@@ -40,6 +39,7 @@ from ._training import (
     make_optimizer,
     train,
 )
+from .nn import ACTIVATIONS, DECODERS, ENCODERS
 
 _COMMON_CONSTRAINTS: dict = {
     "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -201,7 +201,7 @@ class _NeuralReducer(BaseReducer):
             }
         if isinstance(value, str):
             return value, kwargs
-        return f"python:{_qualified_name(value)}", kwargs
+        return f"python:{qualified_name(value)}", kwargs
 
     def _input_shape(self, n_features):
         return self._image_shape or (n_features,)
@@ -215,15 +215,26 @@ class _NeuralReducer(BaseReducer):
         the name the record gives.
         """
         shape, k = tuple(record["input_shape"]), record["n_components"]
-        (enc_name, enc_kwargs), (dec_name, dec_kwargs) = record["encoder"], record["decoder"]
+        (enc_name, enc_kwargs), (dec_name, dec_kwargs) = (
+            record["encoder"],
+            record["decoder"],
+        )
         encoder = _factory("encoder", enc_name, recipes.get("encoder"))
         decoder = _factory("decoder", dec_name, recipes.get("decoder"))
         n_outputs = k * self._encoder_outputs
 
         def make():
             return self._module_class(
-                _construct(encoder, enc_name, enc_kwargs, input_shape=shape, n_outputs=n_outputs),
-                _construct(decoder, dec_name, dec_kwargs, n_inputs=k, output_shape=shape),
+                _construct(
+                    encoder,
+                    enc_name,
+                    enc_kwargs,
+                    input_shape=shape,
+                    n_outputs=n_outputs,
+                ),
+                _construct(
+                    decoder, dec_name, dec_kwargs, n_inputs=k, output_shape=shape
+                ),
                 shape,
                 **record["module_options"],
             )
@@ -248,7 +259,7 @@ class _NeuralReducer(BaseReducer):
         module.eval()
         try:
             with own_modes(inference=True):
-                x = torch.zeros(2, *shape, device=self._device)
+                x = torch.zeros(2, *shape, dtype=torch.float32, device=self._device)
                 _expect(
                     record["encoder"][0],
                     module.encoder,
@@ -256,7 +267,7 @@ class _NeuralReducer(BaseReducer):
                     (2, n_outputs),
                     f"{self._encoder_gives} for n_components={k}",
                 )
-                z = torch.zeros(2, k, device=self._device)
+                z = torch.zeros(2, k, dtype=torch.float32, device=self._device)
                 _expect(
                     record["decoder"][0],
                     module.decoder,
@@ -926,7 +937,9 @@ class _NeuralReducer(BaseReducer):
         record = state["_architecture"]
         # A user's recipe is a parameter: in a pickle's state, or on the
         # estimator that skvae.io.load(path, like=...) fills.
-        recipes = {r: state.get(r, getattr(self, r, None)) for r in ("encoder", "decoder")}
+        recipes = {
+            r: state.get(r, getattr(self, r, None)) for r in ("encoder", "decoder")
+        }
         try:
             make = self._network(record, recipes)
             module = _on_meta_or_cpu(make)
@@ -972,10 +985,6 @@ class _NeuralReducer(BaseReducer):
         self._device = device
 
 
-def _qualified_name(recipe):
-    return f"{getattr(recipe, '__module__', '?')}.{getattr(recipe, '__qualname__', repr(recipe))}"
-
-
 def _factory(role, name, recipe):
     """The callable that builds the network ``name`` (see ``_recipe``)."""
     builtin = ENCODERS if role == "encoder" else DECODERS
@@ -983,7 +992,7 @@ def _factory(role, name, recipe):
         return builtin[name]
     if not (isinstance(name, str) and name.startswith("python:")):
         raise ValueError(f"the {role} {name!r} is not a network skvae knows")
-    if callable(recipe) and f"python:{_qualified_name(recipe)}" == name:
+    if callable(recipe) and f"python:{qualified_name(recipe)}" == name:
         return recipe
     raise ValueError(
         f"the {role} is {name.removeprefix('python:')}, code that a file never "
@@ -1337,7 +1346,10 @@ def fill_doc(cls):
         name = line.strip()
         if name.startswith("{{") and name.endswith("}}"):
             indent = line[: len(line) - len(line.lstrip())]
-            lines += [indent + part if part else part for part in _DOCS[name[2:-2]].splitlines()]
+            lines += [
+                indent + part if part else part
+                for part in _DOCS[name[2:-2]].splitlines()
+            ]
         else:
             lines.append(line)
     cls.__doc__ = "\n".join(lines)

@@ -326,6 +326,9 @@ def architecture_sizes(value, ctx):
 def check_weights(architecture, weights, module):
     """``weights`` (name -> array) against ``module``, built on the meta device."""
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    # float32 weights, and whatever else a layer keeps (a batch norm's int64
+    # count of batches), in the dtype the network has it.
+    dtypes = {k: _numpy_dtype(v.dtype) for k, v in module.state_dict().items()}
     if not isinstance(weights, dict) or set(weights) != set(expected):
         got = sorted(weights) if isinstance(weights, dict) else _kind(weights)
         raise StateError(
@@ -334,8 +337,8 @@ def check_weights(architecture, weights, module):
         )
     for name, shape in expected.items():
         value = weights[name]
-        if not isinstance(value, np.ndarray) or value.dtype != np.float32:
-            raise StateError(f"the network's {name} is not a float32 array")
+        if not isinstance(value, np.ndarray) or value.dtype != dtypes[name]:
+            raise StateError(f"the network's {name} is not a {dtypes[name]} array")
         if value.shape != shape:
             raise StateError(
                 f"the network's {name} has shape {value.shape}, the architecture "
@@ -343,6 +346,11 @@ def check_weights(architecture, weights, module):
             )
         if not np.isfinite(value).all():
             raise StateError(f"the network's {name} holds NaN or infinity")
+
+
+def _numpy_dtype(dtype):
+    """The NumPy dtype of a torch dtype (of a tensor on the meta device too)."""
+    return torch.empty(0, dtype=dtype).numpy().dtype
 
 
 def check_optimizer(state, module, template):

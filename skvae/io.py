@@ -41,11 +41,12 @@ import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.numpy import save_file
+from sklearn.base import clone
 
-from ._autoencoder import AutoencoderTransformer
+from . import _autoencoder, _pca, _vae  # noqa: F401  (they register in REDUCERS)
+from ._base import REDUCERS
 from ._data import resolve_device
-from ._pca import PCAReducer
-from ._vae import VAETransformer
+from ._modules import ROUTES, is_routed, qualified_name
 
 __all__ = ["FORMAT_VERSION", "SKOPS_TRUSTED_TYPES", "load", "save"]
 
@@ -56,15 +57,14 @@ def __dir__():
 
 
 #: The version of the file layout :func:`save` writes. :func:`load` reads
-#: this version only and refuses others with a ``ValueError``.
-FORMAT_VERSION = 1
+#: this version only and refuses others with a ``ValueError``. Version 2:
+#: networks recorded as recipes (skvae.nn), user recipes by name only.
+FORMAT_VERSION = 2
 
 _FORMAT = "skvae"
 
 #: The classes a file may name: nothing else is ever instantiated on load.
-_CLASSES = {
-    cls.__name__: cls for cls in (PCAReducer, AutoencoderTransformer, VAETransformer)
-}
+_CLASSES = REDUCERS
 
 #: The types to pass as ``trusted`` to :func:`skops.io.load` for skvae's
 #: reducers, alone or inside a scikit-learn pipeline. Their state holds only
@@ -116,6 +116,14 @@ def save(estimator, path):
         )
     params = estimator.get_params(deep=False)
     state = {k: v for k, v in estimator.__getstate__().items() if k not in params}
+    # A user's network is code, which a file never holds: its recipe is
+    # stored by name, and load() takes it from an estimator the user made.
+    recipes = {
+        role: qualified_name(params[role])
+        for role in ROUTES
+        if callable(params.get(role)) and not isinstance(params[role], str)
+    }
+    params = {k: None if k in recipes else v for k, v in params.items()}
     tensors = {}
     metadata = {
         "format": _FORMAT,
@@ -124,6 +132,7 @@ def save(estimator, path):
         "skvae_version": _skvae_version(),
         "params": json.dumps(_encode(params, ("params",), tensors), allow_nan=False),
         "state": json.dumps(_encode(state, (), tensors), allow_nan=False),
+        "recipes": json.dumps(recipes),
     }
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -138,13 +147,20 @@ def save(estimator, path):
         raise
 
 
-def load(path, *, device=None):
+def load(path, *, device=None, like=None):
     """Read a reducer written by :func:`save`, without unpickling anything.
 
     Parameters
     ----------
     path : str or os.PathLike
         A file written by :func:`save`.
+    like : estimator or None, default=None
+        For a model with your own ``encoder`` or ``decoder`` (see
+        :mod:`skvae.nn`): an estimator of the saved class constructed with
+        the same recipes, which supply the code a file never holds. The
+        result is a clone of it with the file's parameters, fitted state and
+        weights, each array checked against the network the recipes build
+        from the file's record. A file of built-in networks needs none.
     device : str, torch.device or None, default=None
         Where the network of an autoencoder or VAE is put for inference and
         further training. None: the device it was fitted on if this machine
@@ -206,6 +222,21 @@ def load(path, *, device=None):
             f"{path!r} names the class {name!r}; skvae.io.load creates only "
             f"{', '.join(_CLASSES)}."
         )
+    if like is not None and type(like) is not cls:
+        raise TypeError(f"{path!r} holds a {name}; like= is a {type(like).__name__}.")
+    try:
+        recipes = json.loads(metadata.get("recipes", "{}"))
+    except ValueError:
+        recipes = None
+    if not isinstance(recipes, dict) or not set(recipes) <= set(ROUTES):
+        raise ValueError(f"{path!r} is a corrupt skvae model file: bad recipes.")
+    if recipes and like is None:
+        described = ", ".join(f"{r}={q}" for r, q in recipes.items())
+        raise ValueError(
+            f"{path!r} holds a {name} with your own network ({described}), "
+            "whose code a file never holds: construct the estimator with "
+            "those recipes and load with skvae.io.load(path, like=estimator)."
+        )
     try:
         params = _decode(json.loads(metadata["params"]), tensors)
         state = _decode(json.loads(metadata["state"]), tensors)
@@ -213,7 +244,9 @@ def load(path, *, device=None):
         raise ValueError(f"{path!r} is a corrupt skvae model file: {exc}") from None
     if not isinstance(params, dict) or not isinstance(state, dict):
         raise ValueError(f"{path!r} is a corrupt skvae model file.")
-    unknown = set(params) - set(cls._get_param_names())
+    unknown = {
+        k for k in set(params) - set(cls._get_param_names()) if not is_routed(str(k))
+    }
     if unknown:
         raise ValueError(
             f"{path!r} gives {name} parameters it does not have: {sorted(unknown)}."
@@ -225,7 +258,14 @@ def load(path, *, device=None):
         raise ValueError(
             f"{path!r} is a corrupt skvae model file: bad attribute names."
         )
-    estimator = cls(**params)
+    if like is None:
+        estimator = cls(**params)
+    else:
+        # The recipes are like's; every other parameter is the file's.
+        estimator = clone(like)
+        for key in getattr(estimator, "_extra_params", dict)():
+            delattr(estimator, key)
+        estimator.set_params(**{k: v for k, v in params.items() if k not in recipes})
     try:
         estimator.__setstate__(state)
     except (AttributeError, KeyError, TypeError, ValueError, RuntimeError) as exc:

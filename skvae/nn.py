@@ -9,8 +9,13 @@ for the multilayer perceptron of ``hidden_layer_sizes``. Parameters prefixed
 :func:`~sklearn.base.clone`, ``set_params`` and
 :class:`~sklearn.model_selection.GridSearchCV` reach the architecture too::
 
-    VAETransformer(n_components=16, encoder="conv", decoder="conv",
-                   image_shape=(1, 28, 28), encoder__channels=(32, 64))
+    VAETransformer(
+        n_components=16,
+        encoder="conv",
+        decoder="conv",
+        image_shape=(1, 28, 28),
+        encoder__channels=(32, 64),
+    )
 
 The protocol
 ------------
@@ -66,7 +71,6 @@ from __future__ import annotations
 import itertools
 import math
 
-import torch
 from torch import nn
 
 __all__ = ["ConvDecoder", "ConvEncoder", "MLPDecoder", "MLPEncoder"]
@@ -115,7 +119,12 @@ class MLPEncoder(nn.Sequential):
     """
 
     def __init__(
-        self, input_shape, n_outputs, *, hidden_layer_sizes=(512, 256), activation="relu"
+        self,
+        input_shape,
+        n_outputs,
+        *,
+        hidden_layer_sizes=(512, 256),
+        activation="relu",
     ):
         _check_activation(activation)
         n_in = math.prod(input_shape)
@@ -146,13 +155,16 @@ class MLPDecoder(nn.Sequential):
     """
 
     def __init__(
-        self, n_inputs, output_shape, *, hidden_layer_sizes=(512, 256), activation="relu"
+        self,
+        n_inputs,
+        output_shape,
+        *,
+        hidden_layer_sizes=(512, 256),
+        activation="relu",
     ):
         _check_activation(activation)
         sizes = [n_inputs, *reversed(list(hidden_layer_sizes)), math.prod(output_shape)]
-        super().__init__(
-            *_mlp(sizes, activation), nn.Unflatten(1, tuple(output_shape))
-        )
+        super().__init__(*_mlp(sizes, activation), nn.Unflatten(1, tuple(output_shape)))
 
 
 def _image(shape):
@@ -169,17 +181,15 @@ def _image(shape):
 
 
 def _conv_sizes(spatial, n_layers, kernel_size):
-    """The spatial sizes after each of ``n_layers`` stride-2 convolutions."""
+    """The spatial sizes after each of ``n_layers`` stride-2 convolutions.
+
+    With a padding of ``kernel_size // 2`` a size never falls below 1, so
+    any number of layers fits any image.
+    """
     sizes = [tuple(spatial)]
     padding = kernel_size // 2
     for _ in range(n_layers):
         sizes.append(tuple((s + 2 * padding - kernel_size) // 2 + 1 for s in sizes[-1]))
-    if min(sizes[-1]) < 1:
-        raise ValueError(
-            f"{n_layers} stride-2 convolutions of kernel {kernel_size} shrink rows "
-            f"of spatial shape {tuple(spatial)} to nothing; use fewer channels "
-            "(layers) or a smaller kernel_size."
-        )
     return sizes
 
 
@@ -200,7 +210,7 @@ class ConvEncoder(nn.Module):
         ``(n_features,)``.
     n_outputs : int
         Width of the output layer.
-    channels : tuple of int, default=(32, 64)
+    channels : tuple of int, default=(16, 32)
         The channels of each convolution, from the input inwards.
     kernel_size : int, default=3
     hidden_size : int, default=256
@@ -213,7 +223,7 @@ class ConvEncoder(nn.Module):
         input_shape,
         n_outputs,
         *,
-        channels=(32, 64),
+        channels=(16, 32),
         kernel_size=3,
         hidden_size=256,
         activation="relu",
@@ -252,7 +262,7 @@ class ConvDecoder(nn.Module):
         The number of latent dimensions.
     output_shape : tuple of int
         The shape of one row, as :class:`ConvEncoder` takes it.
-    channels : tuple of int, default=(32, 64)
+    channels : tuple of int, default=(16, 32)
         As the encoder lists them, from the data inwards; the decoder runs
         through them in reverse.
     kernel_size : int, default=3
@@ -266,7 +276,7 @@ class ConvDecoder(nn.Module):
         n_inputs,
         output_shape,
         *,
-        channels=(32, 64),
+        channels=(16, 32),
         kernel_size=3,
         hidden_size=256,
         activation="relu",

@@ -376,7 +376,7 @@ def plot_training_curves(reducer, *, axes=None):
         )
     terms = ["reconstruction", "kl"] if "kl" in history[0] else ["reconstruction"]
     titles = {"reconstruction": "reconstruction", "kl": "KL divergence"}
-    if not isinstance(reducer, VAETransformer):
+    if "kl" not in terms:
         units = "loss per feature (standardised X)"
     elif reducer._standardizes():
         # Training sees standardised X; scores add back the change of units.

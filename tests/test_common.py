@@ -6,14 +6,42 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
+from torch import nn
+
 from skvae import AutoencoderTransformer, PCAReducer, VAETransformer
 
+
+class TinyConvEncoder(nn.Module):
+    """A user's network: one 1-D convolution over the features of a row."""
+
+    def __init__(self, input_shape, n_outputs, channels=3):
+        super().__init__()
+        (n_features,) = input_shape
+        self.conv = nn.Conv1d(1, channels, kernel_size=3, padding=1)
+        self.out = nn.Linear(channels * n_features, n_outputs)
+
+    def forward(self, x):
+        return self.out(self.conv(x.unsqueeze(1)).relu().flatten(1))
+
+
 # Small, fast settings: the checks fit each estimator dozens of times.
+_CONV = {
+    "encoder": "conv",
+    "decoder": "conv",
+    "encoder__channels": (4,),
+    "decoder__channels": (4,),
+    "encoder__hidden_size": 8,
+    "decoder__hidden_size": 8,
+}
 ESTIMATORS = [
     PCAReducer(),
     PCAReducer(n_components=2, svd_solver="randomized", random_state=0),
     AutoencoderTransformer(max_iter=5),
     VAETransformer(max_iter=5),
+    # The built-in convolutional networks (1-D over flat rows) and a user's.
+    AutoencoderTransformer(max_iter=5, **_CONV),
+    VAETransformer(max_iter=5, **_CONV),
+    VAETransformer(max_iter=5, encoder=TinyConvEncoder, encoder__channels=2),
 ]
 
 
