@@ -5,7 +5,6 @@ from sklearn.utils.estimator_checks import (
     check_param_validation,
     parametrize_with_checks,
 )
-
 from torch import nn
 
 from skvae import AutoencoderTransformer, PCAReducer, VAETransformer

@@ -278,7 +278,7 @@ def test_a_decoder_of_the_wrong_shape_is_refused(digits_small):
 
 def test_a_recipe_that_returns_no_module_is_refused(digits_small):
     X, _ = digits_small
-    with pytest.raises(ValueError, match="not a torch.nn.Module"):
+    with pytest.raises(ValueError, match=r"not a torch\.nn\.Module"):
         VAETransformer(decoder=lambda **kw: None, **SMALL).fit(X)
 
 
@@ -413,7 +413,7 @@ def test_a_users_network_loads_only_into_the_users_estimator(
     assert np.array_equal(a.fit(X).transform(X), b.fit(X).transform(X))
     with pytest.raises(TypeError, match="like= is a AutoencoderTransformer"):
         skio.load(path, like=AutoencoderTransformer(encoder=Encoder))
-    with pytest.raises(ValueError, match="the encoder is test_nn.Encoder"):
+    with pytest.raises(ValueError, match=r"the encoder is test_nn\.Encoder"):
         skio.load(
             path, like=VAETransformer(encoder=WithConstant, decoder=decoder_factory)
         )
@@ -427,7 +427,7 @@ def test_an_estimator_of_another_architecture_is_refused(user_vae, tmp_path):
         **state["_architecture"],
         "encoder": ("python:test_nn.Encoder", {"width": 5}),
     }
-    with pytest.raises(ValueError, match="has shape .* needs"):
+    with pytest.raises(ValueError, match=r"has shape .* needs"):
         VAETransformer().__setstate__(state)
     skio.save(user_vae, path)
 
