@@ -51,19 +51,20 @@ ROWS = {
 }
 
 
-def networks(names, conv_params):
+def networks(names, conv_params, decoder="conv"):
     """``(label, parameters)`` of each network named."""
     for name in names:
         if name == "mlp":
             yield "MLP", {}
-        else:
-            params = {"encoder": "conv", "decoder": "conv", "image_shape": (1, 28, 28)}
-            for key, value in conv_params.items():
-                params[f"encoder__{key}"] = params[f"decoder__{key}"] = value
-            label = "conv" + "".join(
-                f" {k}={v}" for k, v in conv_params.items() if v is not None
-            )
-            yield label, params
+            continue
+        params = {"encoder": "conv", "decoder": decoder, "image_shape": (1, 28, 28)}
+        for key, value in conv_params.items():
+            params[f"encoder__{key}"] = value
+            if decoder == "conv":
+                params[f"decoder__{key}"] = value
+        label = "conv" if decoder == "conv" else "conv encoder, MLP decoder"
+        label += "".join(f" {k}={v}" for k, v in conv_params.items())
+        yield label, params
 
 
 def sample_quality(vae, judge):
@@ -82,6 +83,7 @@ def main(argv=None):
     parser.add_argument("--channels", nargs="+", type=int, default=None)
     parser.add_argument("--hidden-size", type=int, default=None)
     parser.add_argument("--kernel-size", type=int, default=None)
+    parser.add_argument("--decoder", default="conv", choices=["conv", "mlp"])
     parser.add_argument("--max-iter", default="auto")
     parser.add_argument("--subset", type=int, default=None, help="training rows")
     parser.add_argument(
@@ -110,7 +112,7 @@ def main(argv=None):
     print(f"torch threads: {torch.get_num_threads()}, rows: {len(X)}", flush=True)
     print(header, flush=True)
     lines = [header]
-    for label, params in networks(args.nets, conv_params):
+    for label, params in networks(args.nets, conv_params, args.decoder):
         for row in args.rows:
             vae = VAETransformer(
                 **ROWS[row], **params, max_iter=max_iter, random_state=0

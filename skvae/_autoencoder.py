@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from . import _losses, _state
 from ._modules import Autoencoder
-from ._neural import _COMMON_CONSTRAINTS, _NeuralReducer, fill_doc
+from ._neural import _COMMON_CONSTRAINTS, Constraints, _NeuralReducer, fill_doc
 
 
 class _AutoencoderObjective:
@@ -112,10 +112,12 @@ class AutoencoderTransformer(_NeuralReducer):
     (3, 2)
     """
 
-    _parameter_constraints: ClassVar[dict] = {
-        **_COMMON_CONSTRAINTS,
-        "loss": [StrOptions({"squared_error", "binary_cross_entropy"})],
-    }
+    _parameter_constraints: ClassVar[dict] = Constraints(
+        {
+            **_COMMON_CONSTRAINTS,
+            "loss": [StrOptions({"squared_error", "binary_cross_entropy"})],
+        }
+    )
     _module_class = Autoencoder
 
     def __init__(
@@ -166,7 +168,7 @@ class AutoencoderTransformer(_NeuralReducer):
         self.random_state = random_state
         self.callbacks = callbacks
         # The networks' prefixed parameters (skorch's convention): see get_params.
-        vars(self).update(params)
+        self._network_params = params
 
     def _objective(self):
         return _AutoencoderObjective(self.loss)

@@ -65,6 +65,25 @@ _COMMON_CONSTRAINTS: dict = {
 }
 
 
+class Constraints:
+    """``_parameter_constraints`` with the networks' prefixed parameters.
+
+    On the class, the constraints of the named parameters; on an estimator,
+    also ``"no_validation"`` for each ``encoder__*`` and ``decoder__*`` it
+    holds: their recipe validates them when ``fit`` builds the networks, and
+    its error names them.
+    """
+
+    def __init__(self, named):
+        self.named = named
+
+    def __get__(self, estimator, cls=None):
+        if estimator is None:
+            return self.named
+        extra = dict.fromkeys(estimator._extra_params(), "no_validation")
+        return {**self.named, **extra}
+
+
 class _NeuralReducer(BaseReducer):
     """Fit, partial_fit, batched inference and pickling of the torch reducers.
 
@@ -152,14 +171,11 @@ class _NeuralReducer(BaseReducer):
 
         The networks' prefixed parameters; anything else is refused by
         ``fit``, not by ``__init__`` or ``set_params``, which validate
-        nothing, as scikit-learn asks.
+        nothing, as scikit-learn asks. They are kept in one private dict,
+        not as attributes: scikit-learn's checks allow no public attribute
+        that is not a named parameter.
         """
-        named = set(self._get_param_names())
-        return {
-            k: v
-            for k, v in vars(self).items()
-            if not (k.startswith("_") or k.endswith("_") or k in named)
-        }
+        return dict(getattr(self, "_network_params", {}))
 
     def set_params(self, **params):
         """Set the parameters, the networks' prefixed ones included.
@@ -177,7 +193,8 @@ class _NeuralReducer(BaseReducer):
         extra = self._extra_params()
         routed = {k: params.pop(k) for k in list(params) if is_routed(k) or k in extra}
         super().set_params(**params)
-        vars(self).update(routed)
+        if routed:  # a new dict: fit's transaction snapshots are shallow
+            self._network_params = {**extra, **routed}
         return self
 
     def _recipe(self, role):
@@ -727,7 +744,7 @@ class _NeuralReducer(BaseReducer):
                     f"and its arguments as {role}__name=value (see skvae.nn)."
                 )
             clash = sorted(
-                k for k in vars(self) if k.removeprefix(f"{role}__") in given
+                k for k in self._extra_params() if k.removeprefix(f"{role}__") in given
             )
             if clash:
                 raise ValueError(
@@ -1251,9 +1268,9 @@ encoder : None, "mlp", "conv" or callable, default=None
     ``hidden_layer_sizes`` (:class:`skvae.nn.MLPEncoder`), ``"conv"`` for
     :class:`skvae.nn.ConvEncoder`, or your own :class:`torch.nn.Module`
     class or a function that returns a module, following the protocol in
-    :mod:`skvae.nn`. Parameters prefixed ``encoder__`` (``encoder__channels=
-    (16, 32)``) go to its constructor, and may be set, searched and cloned
-    like any other.
+    :mod:`skvae.nn`. Parameters prefixed ``encoder__``, such as
+    ``encoder__channels=(16, 32)``, go to its constructor, and may be set,
+    searched and cloned like any other.
 decoder : None, "mlp", "conv" or callable, default=None
     The decoder's recipe, likewise, with ``decoder__`` parameters.
 image_shape : tuple of int or None, default=None

@@ -57,9 +57,7 @@ def check_state(estimator, state, spec):
     """
     if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
         raise StateError("the state is not a dict of attribute names")
-    # With the networks' prefixed parameters (encoder__channels), which are
-    # keyword arguments of __init__: _check_params refuses those it lacks.
-    params = set(estimator._get_param_names()) | {k for k in state if is_routed(k)}
+    params = set(estimator._get_param_names())
     required, optional = spec
     checks = {**required, **optional, **_ANY_ESTIMATOR}
     unknown = sorted(set(state) - params - set(checks))
@@ -67,7 +65,12 @@ def check_state(estimator, state, spec):
         raise StateError(
             f"it holds attributes that {_name(estimator)} has not: {unknown}"
         )
-    _check_params(estimator, {k: v for k, v in state.items() if k in params})
+    given = {k: v for k, v in state.items() if k in params}
+    # With the networks' prefixed parameters (encoder__channels), keyword
+    # arguments of __init__ kept in one dict: a class without them refuses.
+    if isinstance(state.get("_network_params"), dict):
+        given.update(state["_network_params"])
+    _check_params(estimator, given)
     if set(state) & (set(required) | set(optional)):
         missing = sorted(set(required) - set(state))
         if missing:
@@ -250,7 +253,18 @@ def _version(value, ctx):
         raise StateError("expected a version string")
 
 
+def _network_params(value, ctx):
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and is_routed(k) for k in value
+    ):
+        raise StateError(
+            "expected a dict of the networks' prefixed parameters (encoder__*, "
+            "decoder__*)"
+        )
+
+
 _ANY_ESTIMATOR = {
+    "_network_params": _network_params,
     "_sklearn_output_config": _output_config,
     "_sklearn_version": _version,
     "feature_names_in_": _feature_names,

@@ -19,6 +19,7 @@ from ._losses import _LOG_2PI
 from ._modules import MIN_VARIANCE, VariationalAutoencoder
 from ._neural import (
     _COMMON_CONSTRAINTS,
+    Constraints,
     _n_rows,
     _NeuralReducer,
     fill_doc,
@@ -345,16 +346,18 @@ class VAETransformer(_NeuralReducer):
     (4, 64)
     """
 
-    _parameter_constraints: ClassVar[dict] = {
-        **_COMMON_CONSTRAINTS,
-        "likelihood": [StrOptions({"gaussian", "bernoulli"})],
-        "gaussian_variance": [
-            Interval(Real, 0, None, closed="neither"),
-            StrOptions({"learned", "learned_per_feature"}),
-        ],
-        "kl_weight": [Interval(Real, 0, None, closed="left")],
-        "kl_warmup": [Interval(Integral, 0, None, closed="left")],
-    }
+    _parameter_constraints: ClassVar[dict] = Constraints(
+        {
+            **_COMMON_CONSTRAINTS,
+            "likelihood": [StrOptions({"gaussian", "bernoulli"})],
+            "gaussian_variance": [
+                Interval(Real, 0, None, closed="neither"),
+                StrOptions({"learned", "learned_per_feature"}),
+            ],
+            "kl_weight": [Interval(Real, 0, None, closed="left")],
+            "kl_warmup": [Interval(Integral, 0, None, closed="left")],
+        }
+    )
     _module_class = VariationalAutoencoder
     _encoder_outputs = 2
     _encoder_gives = "the posterior's means, then its log-variances,"
@@ -414,7 +417,7 @@ class VAETransformer(_NeuralReducer):
         self.random_state = random_state
         self.callbacks = callbacks
         # The networks' prefixed parameters (skorch's convention): see get_params.
-        vars(self).update(params)
+        self._network_params = params
 
     # ------------------------------------------------------------------ fit
 

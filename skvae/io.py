@@ -115,7 +115,12 @@ def save(estimator, path):
             "with skops.io.dump (see skvae.io.SKOPS_TRUSTED_TYPES)."
         )
     params = estimator.get_params(deep=False)
-    state = {k: v for k, v in estimator.__getstate__().items() if k not in params}
+    # The networks' prefixed parameters are among the parameters.
+    state = {
+        k: v
+        for k, v in estimator.__getstate__().items()
+        if k not in params and k != "_network_params"
+    }
     # A user's network is code, which a file never holds: its recipe is
     # stored by name, and load() takes it from an estimator the user made.
     recipes = {
@@ -263,8 +268,7 @@ def load(path, *, device=None, like=None):
     else:
         # The recipes are like's; every other parameter is the file's.
         estimator = clone(like)
-        for key in getattr(estimator, "_extra_params", dict)():
-            delattr(estimator, key)
+        estimator._network_params = {}
         estimator.set_params(**{k: v for k, v in params.items() if k not in recipes})
     try:
         estimator.__setstate__(state)

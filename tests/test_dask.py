@@ -29,6 +29,19 @@ REDUCERS = {
     "PCA": PCAReducer(n_components=K),
     "autoencoder": AutoencoderTransformer(n_components=K, **NEURAL),
     "VAE": VAETransformer(n_components=K, **NEURAL),
+    # The built-in convolutional networks, on the 8x8 images.
+    "conv VAE": VAETransformer(
+        n_components=K,
+        encoder="conv",
+        decoder="conv",
+        image_shape=(1, 8, 8),
+        encoder__channels=(4,),
+        decoder__channels=(4,),
+        encoder__hidden_size=8,
+        decoder__hidden_size=8,
+        max_iter=2,
+        random_state=0,
+    ),
 }
 # Columns of compare_reducers' table that hold measured times.
 TIMINGS = ["fit_seconds", "transform_seconds", "estimator_seconds"]
@@ -178,8 +191,8 @@ def test_compare_reducers_on_a_cluster_equals_the_local_run(data, client):
             remote = compare_reducers(X, y, n_jobs=2, **kwargs)
 
     assert tasks.data, "no task ran on the cluster"
-    # 3 reducers x 2 splits x 2 estimators.
-    assert len(remote) == 12
+    # Each reducer x 2 splits x 2 estimators.
+    assert len(remote) == len(REDUCERS) * 2 * 2
     assert remote["score"].notna().all()
     # Equal to the last bit but one: PCA's reconstruction R^2 goes through
     # BLAS products whose rounding may differ by an ulp from one thread (and

@@ -260,7 +260,7 @@ def test_the_file_is_plain_safetensors_with_json_metadata(X, tmp_path):
     skio.save(vae, path)
     metadata, tensors = _read(path)
     assert metadata["format"] == "skvae"
-    assert metadata["format_version"] == str(skio.FORMAT_VERSION) == "1"
+    assert metadata["format_version"] == str(skio.FORMAT_VERSION) == "2"
     assert metadata["class"] == "VAETransformer"
     params = json.loads(metadata["params"])
     assert params["kl_weight"] == 1.0 and params["random_state"] == 0
@@ -366,14 +366,14 @@ def test_unknown_format_versions_are_refused(X, tmp_path):
     path = tmp_path / "m.safetensors"
     skio.save(_fit("ae", X), path)
     metadata, _ = _read(path)
-    for version in ("2", "0", "1.0", None):
+    for version in ("1", "3", "0", "2.0", None):
         changed = dict(metadata)
         if version is None:
             del changed["format_version"]
         else:
             changed["format_version"] = version
         _rewrite(path, metadata=changed)
-        with pytest.raises(ValueError, match=r"format version .* reads version 1"):
+        with pytest.raises(ValueError, match=r"format version .* reads version 2"):
             skio.load(path)
 
 
@@ -495,7 +495,7 @@ def _payload_in_the_metadata(marker, path):
     """A safetensors file whose metadata carries the pickle, where a loader
     that unpickled its 'state' would run it."""
     blob = pickle.dumps(_Payload(marker), protocol=0).decode("latin-1")
-    metadata = {"format": "skvae", "format_version": "1", "class": "VAETransformer"}
+    metadata = {"format": "skvae", "format_version": "2", "class": "VAETransformer"}
     save_file({}, path, metadata={**metadata, "params": "{}", "state": blob})
 
 

@@ -153,7 +153,8 @@ def test_prefixed_parameters_clone_set_and_search(digits_small):
     twin = clone(vae)
     assert twin.get_params()["encoder__width"] == 5
     assert twin.set_params(encoder__width=6) is twin
-    assert twin.encoder__width == 6 and vae.encoder__width == 5
+    assert twin.get_params()["encoder__width"] == 6
+    assert vae.get_params()["encoder__width"] == 5
     assert "encoder__width=6" in repr(twin)
     search = GridSearchCV(vae, {"encoder__width": [4, 8]}, cv=2).fit(X)
     assert search.best_params_["encoder__width"] in (4, 8)
