@@ -1,8 +1,9 @@
 """Convolutional networks against the multilayer perceptrons, on MNIST.
 
 Each row is one :class:`~skvae.VAETransformer` fitted to MNIST's 60000
-training images (pixels in [0, 1]) with ``random_state=0`` and nothing else
-set but what the row names, scored on the 10000 test images:
+training images (pixels in [0, 1]; ``--dataset digits``: scikit-learn's 8x8
+digits split 75/25) with ``random_state=0`` and nothing else set but what the
+row names, scored on the test images:
 
 ``5-NN``
     The accuracy of a 5-nearest-neighbour classifier on the test codes
@@ -35,10 +36,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 
 from skvae import PosteriorCollapseWarning, VAETransformer
-from skvae.datasets import load_mnist
+from skvae.datasets import load_digits, load_mnist
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 N_SAMPLES = 2000
@@ -51,13 +53,13 @@ ROWS = {
 }
 
 
-def networks(names, conv_params, decoder="conv"):
+def networks(names, conv_params, image_shape, decoder="conv"):
     """``(label, parameters)`` of each network named."""
     for name in names:
         if name == "mlp":
             yield "MLP", {}
             continue
-        params = {"encoder": "conv", "decoder": decoder, "image_shape": (1, 28, 28)}
+        params = {"encoder": "conv", "decoder": decoder, "image_shape": image_shape}
         for key, value in conv_params.items():
             params[f"encoder__{key}"] = value
             if decoder == "conv":
@@ -76,8 +78,26 @@ def sample_quality(vae, judge):
     return confidence, float(-np.sum(shares * np.log(shares)) / np.log(10))
 
 
+def save_samples(vae, path, label):
+    """64 samples from the prior, as the gallery draws them, in a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skvae.plotting import plot_samples
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5, 5), layout="constrained")
+    plot_samples(vae, n_samples=64, random_state=0, ax=ax)
+    ax.set_title(f"{label}, {vae.n_components_} components: prior samples")
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=["mnist", "digits"], default="mnist")
     parser.add_argument("--nets", nargs="+", default=["mlp", "conv"])
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--channels", nargs="+", type=int, default=None)
@@ -85,11 +105,16 @@ def main(argv=None):
     parser.add_argument("--kernel-size", type=int, default=None)
     parser.add_argument("--decoder", default="conv", choices=["conv", "mlp"])
     parser.add_argument("--max-iter", default="auto")
+    parser.add_argument("--learning-rate-init", type=float, default=None)
+    parser.add_argument("--precision", default=None)
     parser.add_argument("--subset", type=int, default=None, help="training rows")
     parser.add_argument(
         "--data", default=DEFAULT_DATA if DEFAULT_DATA.exists() else None
     )
     parser.add_argument("--out", default=None, help="also write the table here")
+    parser.add_argument(
+        "--pictures", default=None, help="a folder for PNGs of samples from the prior"
+    )
     args = parser.parse_args(argv)
     conv_params = {
         k: v
@@ -102,8 +127,16 @@ def main(argv=None):
     }
     max_iter = args.max_iter if args.max_iter == "auto" else int(args.max_iter)
 
-    X, y = load_mnist(args.data, subset="train", return_X_y=True)
-    Xt, yt = load_mnist(args.data, subset="test", return_X_y=True)
+    if args.dataset == "mnist":
+        X, y = load_mnist(args.data, subset="train", return_X_y=True)
+        Xt, yt = load_mnist(args.data, subset="test", return_X_y=True)
+        image_shape = (1, 28, 28)
+    else:  # split 75/25, as bench_kl_regimes.py does
+        X, y = load_digits(return_X_y=True)
+        X, Xt, y, yt = train_test_split(
+            X, y, test_size=0.25, stratify=y, random_state=0
+        )
+        image_shape = (1, 8, 8)
     X, y = X[: args.subset], y[: args.subset]
     judge = LogisticRegression(max_iter=1000).fit(X, y)
     columns = ("network", "model", "5-NN", "test ELBO", "samples: confident / classes")
@@ -112,10 +145,18 @@ def main(argv=None):
     print(f"torch threads: {torch.get_num_threads()}, rows: {len(X)}", flush=True)
     print(header, flush=True)
     lines = [header]
-    for label, params in networks(args.nets, conv_params, args.decoder):
+    for label, params in networks(args.nets, conv_params, image_shape, args.decoder):
         for row in args.rows:
+            extra = {
+                k: v
+                for k, v in {
+                    "learning_rate_init": args.learning_rate_init,
+                    "precision": args.precision,
+                }.items()
+                if v is not None
+            }
             vae = VAETransformer(
-                **ROWS[row], **params, max_iter=max_iter, random_state=0
+                **ROWS[row], **params, **extra, max_iter=max_iter, random_state=0
             )
             start = time.perf_counter()
             with warnings.catch_warnings():
@@ -140,9 +181,11 @@ def main(argv=None):
             )
             print(line, flush=True)
             lines.append(line)
+            if args.pictures:
+                save_samples(vae, Path(args.pictures) / f"{label} {row}.png", label)
     if args.out:
         Path(args.out).write_text(
-            "# Convolutional networks on MNIST (benchmarks/bench_conv.py)\n\n"
+            f"# Convolutional networks on {args.dataset} (benchmarks/bench_conv.py)\n\n"
             f"torch threads: {torch.get_num_threads()}, training rows: {len(X)}, "
             f"max_iter={max_iter!r}\n\n" + "\n".join(lines) + "\n",
             encoding="utf-8",

@@ -168,7 +168,8 @@ class AutoencoderTransformer(_NeuralReducer):
         self.random_state = random_state
         self.callbacks = callbacks
         # The networks' prefixed parameters (skorch's convention): see get_params.
-        self._network_params = params
+        if params:  # an unfitted estimator without them holds no private state
+            self._network_params = params
 
     def _objective(self):
         return _AutoencoderObjective(self.loss)

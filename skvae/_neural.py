@@ -39,7 +39,7 @@ from ._training import (
     make_optimizer,
     train,
 )
-from .nn import ACTIVATIONS, DECODERS, ENCODERS
+from .nn import ACTIVATIONS, DECODERS, ENCODERS, builtin_name
 
 _COMMON_CONSTRAINTS: dict = {
     "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -210,15 +210,16 @@ class _NeuralReducer(BaseReducer):
             for k, v in self.get_params(deep=False).items()
             if k.startswith(prefix)
         }
-        if value is None or (isinstance(value, str) and value == "mlp"):
-            return "mlp", {
-                "hidden_layer_sizes": self._hidden_layer_sizes,
-                "activation": self.activation,
-                **kwargs,
-            }
-        if isinstance(value, str):
-            return value, kwargs
-        return f"python:{qualified_name(value)}", kwargs
+        if value is None:
+            name = "mlp"
+        elif isinstance(value, str):
+            name = value
+        else:  # skvae.nn's classes are recorded by name: their files load so
+            name = builtin_name(role, value) or f"python:{qualified_name(value)}"
+        if name == "mlp":
+            default = {"hidden_layer_sizes": self._hidden_layer_sizes}
+            kwargs = {**default, "activation": self.activation, **kwargs}
+        return name, kwargs
 
     def _input_shape(self, n_features):
         return self._image_shape or (n_features,)
@@ -278,6 +279,7 @@ class _NeuralReducer(BaseReducer):
             with own_modes(inference=True):
                 x = torch.zeros(2, *shape, dtype=torch.float32, device=self._device)
                 _expect(
+                    "encoder",
                     record["encoder"][0],
                     module.encoder,
                     x,
@@ -286,6 +288,7 @@ class _NeuralReducer(BaseReducer):
                 )
                 z = torch.zeros(2, k, dtype=torch.float32, device=self._device)
                 _expect(
+                    "decoder",
                     record["decoder"][0],
                     module.decoder,
                     z,
@@ -1037,14 +1040,14 @@ def _construct(factory, name, kwargs, **given):
     return module
 
 
-def _expect(name, network, x, shape, meaning):
+def _expect(role, name, network, x, shape, meaning):
     """Call ``network(x)``; refuse anything but a float32 tensor of ``shape``."""
-    label = name.removeprefix("python:")
+    label = f"{role} {name.removeprefix('python:')}"
     try:
         out = network(x)
     except Exception as exc:
         raise ValueError(
-            f"The network {label} failed on a batch of shape {tuple(x.shape)}: "
+            f"The {label} failed on a batch of shape {tuple(x.shape)}: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
     got = (
@@ -1058,7 +1061,7 @@ def _expect(name, network, x, shape, meaning):
         and tuple(out.shape) == shape
     ):
         raise ValueError(
-            f"The network {label} returned {got} for a batch of shape "
+            f"The {label} returned {got} for a batch of shape "
             f"{tuple(x.shape)}; expected a torch.float32 tensor of shape {shape}: "
             f"{meaning} (the protocol is in skvae.nn)."
         )

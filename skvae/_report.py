@@ -108,13 +108,16 @@ def write_demo_report(
     sweep_table,
     baseline,
     random_state,
+    conv=None,
 ):
     """Draw the demo's figures into ``out`` and write ``out/report.html``.
 
     ``fitted`` maps the demo's reducer names ("PCA", "autoencoder", "VAE")
     to its fitted two-dimensional reducers, ``sweep`` KL weights to fitted
     two-dimensional VAEs; the tables are ``(columns, rows)`` of formatted
-    cells. Returns the path of the report.
+    cells. ``conv``, on MNIST, holds the ``models`` ("MLP" and "conv" VAEs)
+    and the ``table`` of the convolutional section. Returns the path of the
+    report.
     """
     _, X_test, _, y_test = data
     # The figures go to files: no window may open, whatever the user's backend.
@@ -249,6 +252,29 @@ def write_demo_report(
         "autoencoder-like space wider than the prior, whose samples repeat "
         "the few shapes near its centre.",
     )
+
+    if conv:
+        report.heading("Convolutional networks")
+        models = conv["models"]
+        k = models["conv"].n_components_
+        report.paragraph(
+            f"The default VAE (multilayer perceptrons) and one with skvae.nn's "
+            f"convolutional encoder and decoder (encoder='conv', decoder='conv', "
+            f"image_shape), both with {k} latent dimensions, on the test images."
+        )
+        report.table(*conv["table"])
+        fig, axes = plt.subplots(1, 2, figsize=(12, 6), layout="constrained")
+        for ax, (name, model) in zip(axes, models.items(), strict=True):
+            plotting.plot_samples(
+                model, 64, image_shape=image_shape, random_state=random_state, ax=ax
+            )
+            ax.set_title(f"{name} networks: samples from the prior")
+        add(
+            fig,
+            "conv_samples",
+            "The same 64 codes drawn from the prior N(0, I), decoded by the MLP "
+            "VAE (left) and the convolutional one (right).",
+        )
 
     path = out / "report.html"
     path.write_text(report.html(), encoding="utf-8")

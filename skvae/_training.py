@@ -440,7 +440,7 @@ def train(
     )
     validate = _validator(module, X_val, objective, plan, generator)
     # Fewer CPU threads where the cores are shared (see skvae._threads).
-    tuner = tuner_for(X.device)
+    tuner = tuner_for(X.device, module)
     bar = None
     if verbose and tqdm is not None:
         bar = tqdm(total=plan.max_epochs, desc=description, leave=False, unit="epoch")

@@ -417,7 +417,8 @@ class VAETransformer(_NeuralReducer):
         self.random_state = random_state
         self.callbacks = callbacks
         # The networks' prefixed parameters (skorch's convention): see get_params.
-        self._network_params = params
+        if params:  # an unfitted estimator without them holds no private state
+            self._network_params = params
 
     # ------------------------------------------------------------------ fit
 

@@ -47,6 +47,7 @@ from . import _autoencoder, _pca, _vae  # noqa: F401  (they register in REDUCERS
 from ._base import REDUCERS
 from ._data import resolve_device
 from ._modules import ROUTES, is_routed, qualified_name
+from .nn import DECODERS, ENCODERS, builtin_name
 
 __all__ = ["FORMAT_VERSION", "SKOPS_TRUSTED_TYPES", "load", "save"]
 
@@ -74,7 +75,10 @@ SKOPS_TRUSTED_TYPES = [f"{cls.__module__}.{cls.__name__}" for cls in _CLASSES.va
 # Tagged JSON values: a JSON object with exactly one of these keys stands for
 # a value JSON has no literal for. Any other object is a dict with str keys.
 _TAGS = ("__tuple__", "__float__", "__array__", "__str_array__", "__items__")
-_TAGS += ("__scalar__", "__device__")
+_TAGS += ("__scalar__", "__device__", "__network__")
+
+#: The classes a ``__network__`` value names: skvae.nn's built-in networks.
+_NETWORKS = {cls.__name__: cls for cls in (*ENCODERS.values(), *DECODERS.values())}
 
 
 def save(estimator, path):
@@ -126,7 +130,9 @@ def save(estimator, path):
     recipes = {
         role: qualified_name(params[role])
         for role in ROUTES
-        if callable(params.get(role)) and not isinstance(params[role], str)
+        if callable(params.get(role))
+        and not isinstance(params[role], str)
+        and builtin_name(role, params[role]) is None
     }
     params = {k: None if k in recipes else v for k, v in params.items()}
     tensors = {}
@@ -337,6 +343,8 @@ def _encode(value, path, tensors):
         return {"__array__": _add_tensor(value, path, tensors)}
     if isinstance(value, torch.device):
         return {"__device__": str(value)}
+    if isinstance(value, type) and _NETWORKS.get(value.__name__) is value:
+        return {"__network__": value.__name__}
     raise ValueError(
         f"{_where(path)} is a {type(value).__module__}.{type(value).__qualname__}, "
         "which cannot be stored without pickle. Use a plain value (None, a "
@@ -398,6 +406,11 @@ def _decode(value, tensors):
                 raise ValueError(f"bad dict key {k!r}")
             out[k] = _decode(v, tensors)
         return out
+    if tag == "__network__":
+        name = _expect(payload, str)
+        if name not in _NETWORKS:
+            raise ValueError(f"{name!r} is not one of skvae.nn's networks")
+        return _NETWORKS[name]
     # "__device__": a string into torch.device, which only parses it.
     return torch.device(_expect(payload, str))
 

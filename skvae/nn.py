@@ -17,8 +17,8 @@ for the multilayer perceptron of ``hidden_layer_sizes``. Parameters prefixed
         encoder__channels=(32, 64),
     )
 
-The protocol
-------------
+.. rubric:: The protocol
+
 The estimator constructs each network once per fit, with keyword arguments:
 
 ``encoder(input_shape=..., n_outputs=..., **encoder_params)``
@@ -47,8 +47,8 @@ module, what it returned and what was expected, if either breaks this
 protocol. Inference calls them in ``eval`` mode, training in ``train`` mode,
 so dropout and batch normalisation behave as usual.
 
-Initialisation
---------------
+.. rubric:: Initialisation
+
 A module is constructed with torch's global random generator forked and
 seeded from the estimator's ``random_state``: whatever its ``__init__`` draws
 (each layer's ``reset_parameters``, or your own ``torch.nn.init`` calls)
@@ -56,8 +56,8 @@ comes from the estimator's random state, so a fit is reproducible, and the
 caller's global random state is as it was afterwards. The module is built on
 the CPU in float32 and then moved to the estimator's ``device``.
 
-Saving
-------
+.. rubric:: Saving
+
 pickle, joblib and :mod:`skops.io` store a fitted estimator with your
 network, as they store any object (pickle records your class by name and
 imports it on load). :func:`skvae.io.save` never stores code: a file of a
@@ -324,3 +324,9 @@ class ConvDecoder(nn.Module):
 #: The networks the ``encoder`` and ``decoder`` parameters take by name.
 ENCODERS = {"mlp": MLPEncoder, "conv": ConvEncoder}
 DECODERS = {"mlp": MLPDecoder, "conv": ConvDecoder}
+
+
+def builtin_name(role, recipe):
+    """The name of ``recipe`` if it is one of the built-in ``role`` networks."""
+    names = ENCODERS if role == "encoder" else DECODERS
+    return next((name for name, cls in names.items() if cls is recipe), None)

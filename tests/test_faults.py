@@ -1,6 +1,7 @@
 """Faults: interrupts and exceptions during fit, and transform under threads."""
 
 import copy
+import functools
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,6 +15,15 @@ from skvae import AutoencoderTransformer, PCAReducer, VAETransformer, _training
 from skvae._training import FitInterruptedWarning
 
 NEURAL = [AutoencoderTransformer, VAETransformer]
+# The built-in convolutional networks, for the interrupts.
+CONV_VAE = functools.partial(
+    VAETransformer,
+    encoder="conv",
+    decoder="conv",
+    image_shape=(1, 8, 8),
+    encoder__channels=(4,),
+    decoder__channels=(4,),
+)
 N_BATCHES = 4  # per epoch: 400 digits in batches of 100
 
 
@@ -134,7 +144,7 @@ def _assert_unchanged(est, snapshot):
 # ------------------------------------------------------------- interrupts
 
 
-@pytest.mark.parametrize("Est", NEURAL)
+@pytest.mark.parametrize("Est", [*NEURAL, CONV_VAE], ids=["AE", "VAE", "conv VAE"])
 def test_interrupt_in_a_callback_keeps_the_complete_epochs(Est, X):
     est = _make(Est, callbacks=[_interrupt_at_epoch(3)])
     exc, categories, caught = _fit(est, X)
@@ -148,7 +158,7 @@ def test_interrupt_in_a_callback_keeps_the_complete_epochs(Est, X):
     _assert_same_as_stopped(est, Est, X, 3)
 
 
-@pytest.mark.parametrize("Est", NEURAL)
+@pytest.mark.parametrize("Est", [*NEURAL, CONV_VAE], ids=["AE", "VAE", "conv VAE"])
 @pytest.mark.parametrize("early_stopping", [False, True])
 def test_interrupt_inside_an_epoch_undoes_that_epoch(
     Est, X, early_stopping, monkeypatch

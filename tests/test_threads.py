@@ -79,7 +79,24 @@ def test_one_thread_is_left_alone():
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        assert not _threads.tuner_for(torch.device("cpu")).active
+        assert not _threads.tuner_for(torch.device("cpu"), torch.nn.Linear(2, 2)).active
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_networks_whose_results_depend_on_the_thread_count_are_not_tuned():
+    from skvae._modules import Autoencoder
+    from skvae.nn import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        mlp = Autoencoder(MLPEncoder((64,), 2), MLPDecoder(2, (64,)), (64,))
+        conv = Autoencoder(ConvEncoder((1, 8, 8), 2), ConvDecoder(2, (1, 8, 8)), (64,))
+        assert _threads.tuner_for(torch.device("cpu"), mlp).active
+        assert not _threads.tuner_for(torch.device("cpu"), conv).active
+        user = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LayerNorm(2))
+        assert not _threads.tuner_for(torch.device("cpu"), user).active
     finally:
         torch.set_num_threads(before)
 
