@@ -1,4 +1,4 @@
-"""AutoencoderTransformer: an MLP autoencoder as a scikit-learn transformer."""
+"""AutoencoderTransformer: an autoencoder as a scikit-learn transformer."""
 
 from __future__ import annotations
 

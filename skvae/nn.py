@@ -193,6 +193,14 @@ def _conv_sizes(spatial, n_layers, kernel_size):
     return sizes
 
 
+def _geometry(shape, channels, kernel_size, activation):
+    """``(image shape, spatial sizes after each layer, innermost map's shape)``."""
+    _check_activation(activation)
+    image = _image(shape)
+    sizes = _conv_sizes(image[1:], len(channels), kernel_size)
+    return image, sizes, (channels[-1] if channels else image[0], *sizes[-1])
+
+
 class ConvEncoder(nn.Module):
     """Stride-2 convolutions, then a linear layer or two, to ``n_outputs``.
 
@@ -229,9 +237,7 @@ class ConvEncoder(nn.Module):
         activation="relu",
     ):
         super().__init__()
-        _check_activation(activation)
-        image = _image(input_shape)
-        sizes = _conv_sizes(image[1:], len(channels), kernel_size)
+        image, _, inner = _geometry(input_shape, channels, kernel_size, activation)
         conv = nn.Conv2d if len(image) == 3 else nn.Conv1d
         layers = [nn.Unflatten(1, image)]
         for c_in, c_out in itertools.pairwise([image[0], *channels]):
@@ -239,7 +245,7 @@ class ConvEncoder(nn.Module):
                 conv(c_in, c_out, kernel_size, stride=2, padding=kernel_size // 2),
                 ACTIVATIONS[activation](),
             ]
-        n_flat = (channels[-1] if channels else image[0]) * math.prod(sizes[-1])
+        n_flat = math.prod(inner)
         widths = [n_flat, hidden_size] if hidden_size else [n_flat]
         layers += [nn.Flatten(), *_mlp([*widths, n_outputs], activation)]
         self.layers = nn.Sequential(*layers)
@@ -282,11 +288,8 @@ class ConvDecoder(nn.Module):
         activation="relu",
     ):
         super().__init__()
-        _check_activation(activation)
-        image = _image(output_shape)
-        sizes = _conv_sizes(image[1:], len(channels), kernel_size)
+        image, sizes, inner = _geometry(output_shape, channels, kernel_size, activation)
         deconv = nn.ConvTranspose2d if len(image) == 3 else nn.ConvTranspose1d
-        inner = (channels[-1] if channels else image[0], *sizes[-1])
         widths = [n_inputs, hidden_size] if hidden_size else [n_inputs]
         steps = list(itertools.pairwise([image[0], *channels]))[::-1]
         layers = _mlp(

@@ -207,8 +207,11 @@ def test_demo_on_mnist_from_a_path(tmp_path, capsys):
     out = tmp_path / "report"
     argv = ["demo", "--dataset", "mnist", "--data", str(data), "--max-iter", "1"]
     assert main([*argv, "--components", "2", "--out", str(out)]) == 0
-    assert "MNIST, 120 training and 40 test images" in capsys.readouterr().out
-    assert list(read_report(out).figures) == FIGURES
+    printed = capsys.readouterr().out
+    assert "MNIST, 120 training and 40 test images" in printed
+    # MNIST adds the convolutional VAE beside the MLP one (digits does not).
+    assert "| conv | 1 |" in printed and "| MLP | 1 |" in printed
+    assert list(read_report(out).figures) == [*FIGURES, "conv_samples"]
 
 
 def test_demo_without_matplotlib_prints_the_table_and_names_the_extra(tmp_path):

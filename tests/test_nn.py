@@ -422,7 +422,7 @@ def test_a_users_network_loads_only_into_the_users_estimator(
 
 def test_weights_of_another_architecture_are_refused(user_vae):
     state = user_vae.__getstate__()
-    state["encoder__width"] = 5  # the record says 12; the arrays are 12 wide
+    # The record says the encoder is 5 wide; its arrays are 12 wide.
     state["_architecture"] = {
         **state["_architecture"],
         "encoder": ("python:test_nn.Encoder", {"width": 5}),
