@@ -15,6 +15,8 @@ import threading
 import torch
 from torch import nn
 
+from .nn import BUILT_IN
+
 #: The parameter prefixes whose parameters go to a network's constructor.
 ROUTES = ("encoder", "decoder")
 
@@ -25,10 +27,25 @@ def is_routed(name):
     return bool(sep) and prefix in ROUTES and rest.isidentifier()
 
 
-def qualified_name(recipe):
-    """``module.QualifiedName`` of a class or function: how a record names it."""
-    module = getattr(recipe, "__module__", None) or "?"
-    return f"{module}.{getattr(recipe, '__qualname__', type(recipe).__qualname__)}"
+def recipe_name(role, recipe):
+    """The name a record gives the ``role`` network of a parameter value.
+
+    A built-in network's name (``"mlp"`` for None; skvae.nn's classes by
+    their name too, so that their files load without code), or
+    ``"python:module.QualifiedName"`` for a user's recipe; None for a value
+    that is no recipe.
+    """
+    if recipe is None:
+        return "mlp"
+    if isinstance(recipe, str):
+        return recipe
+    built_in = BUILT_IN[role]
+    name = next((name for name, cls in built_in.items() if cls is recipe), None)
+    if name is None and callable(recipe):
+        module = getattr(recipe, "__module__", None) or "?"
+        qualname = getattr(recipe, "__qualname__", type(recipe).__qualname__)
+        name = f"python:{module}.{qualname}"
+    return name
 
 
 class _Pair(nn.Module):

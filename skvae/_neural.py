@@ -30,7 +30,7 @@ from ._data import (
     resolve_device,
     to_tensor,
 )
-from ._modules import build, is_routed, on_meta, qualified_name
+from ._modules import ROUTES, build, is_routed, on_meta, recipe_name
 from ._training import (
     ONE_CYCLE_PEAK,
     FitInterruptedWarning,
@@ -39,7 +39,7 @@ from ._training import (
     make_optimizer,
     train,
 )
-from .nn import ACTIVATIONS, DECODERS, ENCODERS, builtin_name
+from .nn import ACTIVATIONS, BUILT_IN, DECODERS, ENCODERS
 
 _COMMON_CONSTRAINTS: dict = {
     "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -203,19 +203,13 @@ class _NeuralReducer(BaseReducer):
         The name is a built-in network's (``"mlp"`` for None) or
         ``"python:module.QualifiedName"`` for a user's recipe.
         """
-        value = getattr(self, role)
         prefix = f"{role}__"
         kwargs = {
             k.removeprefix(prefix): v
             for k, v in self.get_params(deep=False).items()
             if k.startswith(prefix)
         }
-        if value is None:
-            name = "mlp"
-        elif isinstance(value, str):
-            name = value
-        else:  # skvae.nn's classes are recorded by name: their files load so
-            name = builtin_name(role, value) or f"python:{qualified_name(value)}"
+        name = recipe_name(role, getattr(self, role))
         if name == "mlp":
             default = {"hidden_layer_sizes": self._hidden_layer_sizes}
             kwargs = {**default, "activation": self.activation, **kwargs}
@@ -232,14 +226,13 @@ class _NeuralReducer(BaseReducer):
         ``encoder`` and ``decoder`` parameter values), which must then bear
         the name the record gives.
         """
-        shape, k = tuple(record["input_shape"]), record["n_components"]
+        shape, k, n_outputs = self._shapes(record)
         (enc_name, enc_kwargs), (dec_name, dec_kwargs) = (
             record["encoder"],
             record["decoder"],
         )
         encoder = _factory("encoder", enc_name, recipes.get("encoder"))
         decoder = _factory("decoder", dec_name, recipes.get("decoder"))
-        n_outputs = k * self._encoder_outputs
 
         def make():
             return self._module_class(
@@ -259,8 +252,13 @@ class _NeuralReducer(BaseReducer):
 
         return make
 
+    def _shapes(self, record):
+        """``(input_shape, n_components, n_outputs)`` of the networks of ``record``."""
+        k = record["n_components"]
+        return tuple(record["input_shape"]), k, k * self._encoder_outputs
+
     def _recipes(self):
-        return {"encoder": self.encoder, "decoder": self.decoder}
+        return {role: getattr(self, role) for role in ROUTES}
 
     def _build_module(self, generator):
         return build(self._network(self._architecture, self._recipes()), generator)
@@ -272,8 +270,7 @@ class _NeuralReducer(BaseReducer):
         shape or dtype is named at once, not in a torch error from the loss.
         """
         record = self._architecture
-        shape, k = tuple(record["input_shape"]), record["n_components"]
-        n_outputs = k * self._encoder_outputs
+        shape, k, n_outputs = self._shapes(record)
         module.eval()
         try:
             with own_modes(inference=True):
@@ -710,17 +707,13 @@ class _NeuralReducer(BaseReducer):
     def _check_params(self, n_features):
         """What ``_parameter_constraints`` cannot say: element types, and shapes."""
         self._check_networks(n_features)
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
-        if not all(
-            isinstance(s, Integral) and not isinstance(s, bool | np.bool_) and s >= 1
-            for s in sizes
-        ):
+        sizes = _positive_integers(self.hidden_layer_sizes)
+        if sizes is None:
             raise ValueError(
                 "hidden_layer_sizes must be a sequence of positive integers, got "
                 f"{self.hidden_layer_sizes!r}."
             )
-        self._hidden_layer_sizes = tuple(int(s) for s in sizes)
+        self._hidden_layer_sizes = sizes
         if not all(callable(cb) for cb in self.callbacks or ()):
             raise ValueError(f"callbacks must be callables, got {self.callbacks!r}.")
 
@@ -754,25 +747,21 @@ class _NeuralReducer(BaseReducer):
                     f"{clash} cannot be set: the estimator passes {given} to the "
                     f"{role} itself (see skvae.nn)."
                 )
-        shape = self.image_shape
         self._image_shape = None
-        if shape is None:
+        if self.image_shape is None:
             return
-        shape = list(np.ravel(shape)) if np.ndim(shape) else [shape]
-        if not shape or not all(
-            isinstance(s, Integral) and not isinstance(s, bool | np.bool_) and s >= 1
-            for s in shape
-        ):
+        shape = _positive_integers(self.image_shape)
+        if not shape:
             raise ValueError(
                 "image_shape must be a sequence of positive integers, such as "
                 f"(channels, height, width); got {self.image_shape!r}."
             )
         if math.prod(shape) != n_features:
             raise ValueError(
-                f"image_shape={tuple(shape)} holds {math.prod(shape)} values per "
+                f"image_shape={shape} holds {math.prod(shape)} values per "
                 f"row, but X has {n_features} features."
             )
-        self._image_shape = tuple(int(s) for s in shape)
+        self._image_shape = shape
 
     @staticmethod
     def _check_unit_interval(X, what):
@@ -957,9 +946,7 @@ class _NeuralReducer(BaseReducer):
         record = state["_architecture"]
         # A user's recipe is a parameter: in a pickle's state, or on the
         # estimator that skvae.io.load(path, like=...) fills.
-        recipes = {
-            r: state.get(r, getattr(self, r, None)) for r in ("encoder", "decoder")
-        }
+        recipes = {r: state.get(r, getattr(self, r, None)) for r in ROUTES}
         try:
             make = self._network(record, recipes)
             module = _on_meta_or_cpu(make)
@@ -1005,14 +992,27 @@ class _NeuralReducer(BaseReducer):
         self._device = device
 
 
+def _positive_integers(value):
+    """``value``, an integer or a sequence of them, as a tuple of ints.
+
+    None where any element is not a positive integer (booleans are not).
+    """
+    values = [value] if isinstance(value, Integral) else list(value)
+    if all(
+        isinstance(v, Integral) and not isinstance(v, bool | np.bool_) and v >= 1
+        for v in values
+    ):
+        return tuple(int(v) for v in values)
+    return None
+
+
 def _factory(role, name, recipe):
     """The callable that builds the network ``name`` (see ``_recipe``)."""
-    builtin = ENCODERS if role == "encoder" else DECODERS
-    if name in builtin:
-        return builtin[name]
+    if name in BUILT_IN[role]:
+        return BUILT_IN[role][name]
     if not (isinstance(name, str) and name.startswith("python:")):
         raise ValueError(f"the {role} {name!r} is not a network skvae knows")
-    if callable(recipe) and f"python:{qualified_name(recipe)}" == name:
+    if not isinstance(recipe, str) and recipe_name(role, recipe) == name:
         return recipe
     raise ValueError(
         f"the {role} is {name.removeprefix('python:')}, code that a file never "

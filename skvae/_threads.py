@@ -28,6 +28,10 @@ from __future__ import annotations
 import time
 
 import torch
+from torch import nn
+
+from ._modules import Autoencoder, VariationalAutoencoder
+from .nn import MLPDecoder, MLPEncoder
 
 #: Tuning is on unless a caller (a benchmark comparing both) turns it off.
 ENABLED = True
@@ -174,28 +178,19 @@ def tuner_for(device, module):
     return ThreadTuner()
 
 
-def _invariant_layers():
-    from torch import nn
-
-    from . import _modules
-    from .nn import MLPDecoder, MLPEncoder
-
-    return {
-        nn.Linear,
-        nn.ReLU,
-        nn.Tanh,
-        nn.Sigmoid,
-        nn.Identity,
-        nn.Flatten,
-        nn.Unflatten,
-        nn.Sequential,
-        MLPEncoder,
-        MLPDecoder,
-        _modules.Autoencoder,
-        _modules.VariationalAutoencoder,
-    }
-
-
 #: The layers whose results do not depend on the number of threads, as
 #: ``tests/test_threads.py`` checks for the default networks made of them.
-INVARIANT = _invariant_layers()
+INVARIANT = {
+    nn.Linear,
+    nn.ReLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Identity,
+    nn.Flatten,
+    nn.Unflatten,
+    nn.Sequential,
+    MLPEncoder,
+    MLPDecoder,
+    Autoencoder,
+    VariationalAutoencoder,
+}

@@ -46,8 +46,8 @@ from sklearn.base import clone
 from . import _autoencoder, _pca, _vae  # noqa: F401  (they register in REDUCERS)
 from ._base import REDUCERS
 from ._data import resolve_device
-from ._modules import ROUTES, is_routed, qualified_name
-from .nn import DECODERS, ENCODERS, builtin_name
+from ._modules import ROUTES, is_routed, recipe_name
+from .nn import DECODERS, ENCODERS
 
 __all__ = ["FORMAT_VERSION", "SKOPS_TRUSTED_TYPES", "load", "save"]
 
@@ -127,12 +127,11 @@ def save(estimator, path):
     }
     # A user's network is code, which a file never holds: its recipe is
     # stored by name, and load() takes it from an estimator the user made.
+    names = {role: recipe_name(role, params.get(role)) for role in ROUTES}
     recipes = {
-        role: qualified_name(params[role])
-        for role in ROUTES
-        if callable(params.get(role))
-        and not isinstance(params[role], str)
-        and builtin_name(role, params[role]) is None
+        role: name.removeprefix("python:")
+        for role, name in names.items()
+        if name is not None and name.startswith("python:")
     }
     params = {k: None if k in recipes else v for k, v in params.items()}
     tensors = {}
@@ -274,7 +273,7 @@ def load(path, *, device=None, like=None):
     else:
         # The recipes are like's; every other parameter is the file's.
         estimator = clone(like)
-        estimator._network_params = {}
+        vars(estimator).pop("_network_params", None)
         estimator.set_params(**{k: v for k, v in params.items() if k not in recipes})
     try:
         estimator.__setstate__(state)

@@ -327,9 +327,4 @@ class ConvDecoder(nn.Module):
 #: The networks the ``encoder`` and ``decoder`` parameters take by name.
 ENCODERS = {"mlp": MLPEncoder, "conv": ConvEncoder}
 DECODERS = {"mlp": MLPDecoder, "conv": ConvDecoder}
-
-
-def builtin_name(role, recipe):
-    """The name of ``recipe`` if it is one of the built-in ``role`` networks."""
-    names = ENCODERS if role == "encoder" else DECODERS
-    return next((name for name, cls in names.items() if cls is recipe), None)
+BUILT_IN = {"encoder": ENCODERS, "decoder": DECODERS}
