@@ -875,7 +875,11 @@ class _NeuralReducer(BaseReducer):
         return state
 
     def __setstate__(self, state):
-        state = dict(state)
+        # The arrays become CPU tensors whatever a caller's default device.
+        with torch.device("cpu"):
+            self._set_state(dict(state))
+
+    def _set_state(self, state):
         with _state.refusing(self):
             network = self._check_state(state)
         weights = state.pop("_module_weights", None)
@@ -1085,12 +1089,15 @@ def own_modes(inference=False):
     ``torch.inference_mode()``, and its steps run in their own ``precision``
     under a caller's ``torch.autocast`` (see :func:`skvae._training.train_step`);
     inference runs in inference mode and float32, as documented, under an
-    ambient autocast too. The caller's modes are back when the block ends:
-    these are thread-local context managers, not global settings. (torch's
-    default dtype is global; skvae names its dtypes instead of depending on
-    it.)
+    ambient autocast too. Tensors created without a device are created on
+    the CPU, whatever a caller's ``torch.set_default_device``: skvae moves
+    what belongs on a GPU there by name, and its generators are CPU ones.
+    The caller's modes are back when the block ends: these are thread-local
+    context managers, not global settings. (torch's default dtype is global;
+    skvae names its dtypes instead of depending on it.)
     """
     with contextlib.ExitStack() as stack:
+        stack.enter_context(torch.device("cpu"))
         if inference:
             for device_type in _AUTOCAST_DEVICES:
                 stack.enter_context(torch.autocast(device_type, enabled=False))

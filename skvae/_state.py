@@ -364,7 +364,7 @@ def check_weights(architecture, weights, module):
 
 def _numpy_dtype(dtype):
     """The NumPy dtype of a torch dtype (of a tensor on the meta device too)."""
-    return torch.empty(0, dtype=dtype).numpy().dtype
+    return torch.empty(0, dtype=dtype, device="cpu").numpy().dtype
 
 
 def check_optimizer(state, module, template):

@@ -622,6 +622,7 @@ class VAETransformer(_NeuralReducer):
             self.n_components_,
             generator=make_generator(random_state),
             dtype=torch.float32,
+            device="cpu",  # the generator's, whatever a caller's default device
         )
         return self._cast(self._inverse_transform(Z.numpy()), self._dtype)
 

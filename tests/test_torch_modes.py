@@ -29,6 +29,16 @@ def default_dtype(dtype):
         torch.set_default_dtype(before)
 
 
+@contextlib.contextmanager
+def default_device(device):
+    before = torch.get_default_device()
+    torch.set_default_device(device)
+    try:
+        yield
+    finally:
+        torch.set_default_device(before)
+
+
 MODES = {
     "no_grad": torch.no_grad,
     "inference_mode": torch.inference_mode,
@@ -36,6 +46,8 @@ MODES = {
     "autocast_fp16": lambda: torch.autocast("cpu", dtype=torch.float16),
     "default_float64": lambda: default_dtype(torch.float64),
     "default_float16": lambda: default_dtype(torch.float16),
+    # Where every tensor made without a device has no data at all.
+    "default_device_meta": lambda: default_device("meta"),
     "all_at_once": lambda: _stacked(
         torch.inference_mode(),
         torch.autocast("cpu", dtype=torch.bfloat16),
@@ -78,6 +90,7 @@ def _torch_state():
         torch.is_autocast_enabled("cpu"),
         torch.get_autocast_dtype("cpu"),
         torch.get_default_dtype(),
+        torch.get_default_device(),
     )
 
 
