@@ -4,6 +4,7 @@ The reducers share one estimator base and run on PyTorch, on the CPU or a GPU.
 """
 
 from ._autoencoder import AutoencoderTransformer
+from ._novelty import NoveltyDetector
 from ._pca import PCAReducer
 from ._training import FitInterruptedWarning
 from ._vae import HeldOutGapWarning, PosteriorCollapseWarning, VAETransformer
@@ -14,6 +15,7 @@ __all__ = [
     "AutoencoderTransformer",
     "FitInterruptedWarning",
     "HeldOutGapWarning",
+    "NoveltyDetector",
     "PCAReducer",
     "PosteriorCollapseWarning",
     "VAETransformer",

@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import assert_all_finite, check_is_fitted
 
 from . import _state
-from ._base import BaseReducer, transactional
+from ._base import BaseReducer, _overflow_reported, transactional
 from ._data import (
     LazyRows,
     like_input,
@@ -867,6 +867,25 @@ class PCAReducer(BaseReducer):
         Z = self._transform(self._validate(X, reset=False, accept_sparse=_SPARSE))
         return like_input(self._finite(Z, "transform"), X)
 
+    def score_samples(self, X):
+        """Log-likelihood of each sample under the probabilistic PCA model, in nats.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or torch.Tensor of shape (n_samples, n_features)
+            Data to score. A CSR or CSC matrix is densified a block of rows
+            at a time.
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = self._validate(X, reset=False, accept_sparse=_SPARSE)
+        with _overflow_reported():
+            scores = self._score_samples(X)
+        return self._finite(scores, "score_samples")
+
     def _compute_device(self):
         """The fitting device, or the CPU where that was CUDA and is gone."""
         device = getattr(self, "_device", None)
@@ -965,6 +984,8 @@ class PCAReducer(BaseReducer):
         # In blocks of rows, so that the float64 copies stay within the
         # working memory, and a LazyRows is read as it must be.
         for start, block in _row_blocks(X, copies=6):
+            if scipy.sparse.issparse(block):
+                block = block.toarray()
             Xc = block.astype(np.float64) - self.mean_
             mahalanobis = np.einsum("ij,ij->i", Xc @ precision, Xc)
             scores[start : start + len(block)] = -0.5 * (mahalanobis + constant)

@@ -43,8 +43,10 @@ __all__ = [
     "plot_kl_sweep",
     "plot_latent_manifold",
     "plot_latent_space",
+    "plot_outliers",
     "plot_reconstructions",
     "plot_samples",
+    "plot_score_distribution",
     "plot_scree",
     "plot_training_curves",
 ]
@@ -559,6 +561,125 @@ def _models_by_weight(models):
                 f" has n_components_={getattr(model, 'n_components_', None)}."
             )
     return {float(w): m for w, m in pairs}
+
+
+# --------------------------------------------------------------------------
+# Novelty detection.
+
+# The histogram's left edge, as a quantile of the scores: a log-density's lower
+# tail runs thousands of nats out, which would squash everything else.
+_LOW_QUANTILE = 0.01
+
+
+def plot_score_distribution(detector, X, outlier=None, *, bins=50, ax=None):
+    """Histograms of a detector's scores, and its threshold.
+
+    Parameters
+    ----------
+    detector : fitted outlier detector
+        :class:`~skvae.NoveltyDetector`, or any detector with
+        ``score_samples`` and ``offset_`` (:class:`~sklearn.ensemble.IsolationForest`,
+        :class:`~sklearn.neighbors.LocalOutlierFactor` with ``novelty=True``).
+    X : array-like of shape (n_samples, n_features)
+        Rows to score.
+    outlier : array-like of bool of shape (n_samples,), default=None
+        Which rows are known outliers: their scores get a histogram of their
+        own. None draws one histogram of all rows.
+    bins : int, default=50
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Notes
+    -----
+    Each histogram is normalised to unit area, so that a few outliers show
+    beside many inliers. The x-axis starts at the 1% quantile of the scores;
+    rows further left are counted in the first bin, and the legend says how
+    many.
+    """
+    check_is_fitted(detector)
+    scores = np.asarray(detector.score_samples(X), dtype=np.float64)
+    if outlier is None:
+        groups = [("all rows", np.ones(len(scores), dtype=bool), "C0")]
+    else:
+        outlier = np.asarray(outlier, dtype=bool)
+        if outlier.shape != scores.shape:
+            raise ValueError(
+                f"outlier has shape {outlier.shape}; expected one flag per row of "
+                f"X, {scores.shape}."
+            )
+        groups = [("inliers", ~outlier, "C0"), ("outliers", outlier, "C3")]
+    low, high = np.quantile(scores, _LOW_QUANTILE), scores.max()
+    edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
+    ax = _axes(ax)
+    for label, rows, colour in groups:
+        values = scores[rows]
+        if not values.size:
+            continue
+        below = int(np.sum(values < low))
+        ax.hist(
+            np.clip(values, low, None),
+            bins=edges,
+            density=True,
+            alpha=0.55,
+            color=colour,
+            label=f"{label} ({values.size})"
+            + (f", {below} below the axis, in its first bin" if below else ""),
+        )
+    ax.axvline(detector.offset_, color="k", linestyle="--", label="threshold (offset_)")
+    ax.set_xlabel("score_samples (higher is more normal)")
+    ax.set_ylabel("density")
+    ax.legend(frameon=False)
+    ax.set_title(f"{type(detector).__name__}: scores")
+    return ax
+
+
+def plot_outliers(detector, X, *, n_images=8, image_shape=None, cmap="gray", ax=None):
+    """The most and the least anomalous rows of ``X``, above their reconstructions.
+
+    Four rows of images: the ``n_images`` lowest-scoring rows of ``X`` (most
+    anomalous first), their reconstructions by the detector's reducer, then
+    the ``n_images`` highest-scoring rows and theirs.
+
+    Parameters
+    ----------
+    detector : fitted NoveltyDetector
+        Or any fitted detector with ``score_samples`` whose ``estimator_``
+        has ``transform`` and ``inverse_transform``.
+    X : array-like of shape (n_samples, n_features)
+    n_images : int, default=8
+        How many of each (at most half the rows of ``X``).
+    image_shape : tuple of int, default=None
+        The ``(height, width)`` of one image; see the module's notes.
+    cmap : str or Colormap, default="gray"
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    check_is_fitted(detector)
+    reducer = getattr(detector, "estimator_", None)
+    if not (hasattr(reducer, "transform") and hasattr(reducer, "inverse_transform")):
+        raise TypeError(
+            f"{type(detector).__name__} has no fitted estimator_ with transform "
+            "and inverse_transform, so there are no reconstructions to show."
+        )
+    X = _as_2d(X)
+    n = min(_positive(n_images, "n_images"), len(X) // 2) or 1
+    order = np.argsort(detector.score_samples(X), kind="stable")
+    rows = np.r_[order[:n], order[::-1][:n]]
+    back = np.asarray(reducer.inverse_transform(reducer.transform(X[rows])))
+    tiles = np.stack([X[rows[:n]], back[:n], X[rows[n:]], back[n:]])
+    ax = _show_grid(tiles, image_shape, cmap, ax, limits=_range(X))
+    ax.set_yticks(
+        _tile_centres(4, ax.images[0].get_array().shape[0]),
+        ["most anomalous", "reconstruction", "least anomalous", "reconstruction"],
+    )
+    ax.set_title(f"{type(reducer).__name__}: outliers and inliers")
+    return ax
 
 
 # --------------------------------------------------------------------------

@@ -7,7 +7,14 @@ from sklearn.utils.estimator_checks import (
 )
 from torch import nn
 
-from skvae import AutoencoderTransformer, PCAReducer, VAETransformer
+from sklearn.decomposition import PCA
+
+from skvae import (
+    AutoencoderTransformer,
+    NoveltyDetector,
+    PCAReducer,
+    VAETransformer,
+)
 
 
 class TinyConvEncoder(nn.Module):
@@ -41,6 +48,17 @@ ESTIMATORS = [
     AutoencoderTransformer(max_iter=5, **_CONV),
     VAETransformer(max_iter=5, **_CONV),
     VAETransformer(max_iter=5, encoder=TinyConvEncoder, encoder__channels=2),
+    # The outlier detector with its default reducer, each skvae reducer, each
+    # score, and a scikit-learn transformer's reconstruction.
+    NoveltyDetector(),
+    # The detector has no randomness of its own: its reducer is seeded.
+    NoveltyDetector(
+        AutoencoderTransformer(max_iter=5, random_state=0), contamination=0.1
+    ),
+    NoveltyDetector(
+        VAETransformer(max_iter=5, random_state=0), method="reconstruction"
+    ),
+    NoveltyDetector(PCA(n_components=1), method="reconstruction"),
 ]
 
 
