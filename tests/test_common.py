@@ -1,13 +1,12 @@
 """scikit-learn's estimator checks on every public estimator, none expected to fail."""
 
 import pytest
+from sklearn.decomposition import PCA
 from sklearn.utils.estimator_checks import (
     check_param_validation,
     parametrize_with_checks,
 )
 from torch import nn
-
-from sklearn.decomposition import PCA
 
 from skvae import (
     AutoencoderTransformer,

@@ -179,7 +179,7 @@ def test_errors_name_the_problem(plane):
 
 
 def test_pca_score_samples_accepts_sparse(plane):
-    X, X_test, _ = plane
+    X = plane[0]
     pca = PCAReducer(n_components=2).fit(X)
     for fmt in ("csr", "csc"):
         sparse = scipy.sparse.random(30, 6, density=0.3, format=fmt, random_state=0)
