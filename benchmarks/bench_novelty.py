@@ -53,6 +53,7 @@ import torch
 from sklearn.datasets import load_breast_cancer
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
+from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import LocalOutlierFactor
@@ -119,16 +120,8 @@ class PyOD:
         return -self.model_.decision_function(X)
 
 
-def skvae_detector(reducer, **params):
-    return lambda: NoveltyDetector(reducer(random_state=SEED), **params)
-
-
 #: name -> a function making a fresh detector with ``fit`` and ``score_samples``.
 DETECTORS = {
-    "skvae (default)": lambda: NoveltyDetector(),
-    "skvae PCA": skvae_detector(PCAReducer),
-    "skvae AE": skvae_detector(AutoencoderTransformer),
-    "skvae VAE": skvae_detector(VAETransformer),
     "IsolationForest": lambda: IsolationForest(random_state=SEED),
     "LOF": lambda: LocalOutlierFactor(novelty=True),
     "OneClassSVM": lambda: Subsampled(OneClassSVM(gamma="scale"), OCSVM_ROWS),
@@ -137,19 +130,35 @@ DETECTORS = {
     "PyOD AE": lambda: PyOD("ae"),
 }
 
+#: skvae's reducers in the detector, each fitted once per case and scored by
+#: each method: name -> (a function making the reducer, the methods).
+FAMILIES = {
+    "skvae PCA": (
+        lambda: PCAReducer(n_components=0.9, random_state=SEED),
+        ("density", "latent"),
+    ),
+    "skvae AE": (
+        lambda: AutoencoderTransformer(n_components=16, random_state=SEED),
+        ("density", "latent"),
+    ),
+    "skvae VAE": (
+        lambda: VAETransformer(n_components=16, random_state=SEED),
+        ("density", "latent"),
+    ),
+}
+
+REDUCERS = {"PCA": PCAReducer, "AE": AutoencoderTransformer, "VAE": VAETransformer}
+METHODS = ("density", "latent", "reconstruction")
+
 
 def candidate(spec):
-    """A detector from text such as ``VAE:n_components=16:method=reconstruction``."""
+    """A family from text such as ``VAE:n_components=8:likelihood=bernoulli``."""
     kind, *pairs = spec.split(":")
-    reducer = {"PCA": PCAReducer, "AE": AutoencoderTransformer, "VAE": VAETransformer}[
-        kind
-    ]
-    params = {
-        k: json.loads(v) if v[0] in "0123456789[-" else v
-        for k, v in (pair.split("=") for pair in pairs)
-    }
-    detector = {k: params.pop(k) for k in ("method", "contamination") if k in params}
-    return lambda: NoveltyDetector(reducer(random_state=SEED, **params), **detector)
+    params = {}
+    for pair in pairs:
+        key, value = pair.split("=")
+        params[key] = json.loads(value) if value[0] in "0123456789[-" else value
+    return (lambda: REDUCERS[kind](random_state=SEED, **params)), METHODS
 
 
 # --------------------------------------------------------------------- data
@@ -221,19 +230,44 @@ def cases(name, digits, path):
 
 
 def evaluate(make, X_train, X_test, outlier):
+    """Fit a detector to ``X_train``; its measurements on ``X_test``."""
     detector = make()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         start = time.perf_counter()
         detector.fit(X_train)
         fit_s = time.perf_counter() - start
+        return measure(detector, fit_s, X_test, outlier)
+
+
+def evaluate_family(make, methods, X_train, X_test, outlier):
+    """Fit one reducer; ``{method: measurements}`` of a detector on each method.
+
+    The reducer is fitted once and frozen; each method's fit time is the
+    reducer's plus the detector's own (its training scores and threshold,
+    and for "latent" the neighbour index).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         start = time.perf_counter()
-        scores = np.asarray(detector.score_samples(X_test), dtype=np.float64)
-        score_s = time.perf_counter() - start
-    abnormality = -scores
+        reducer = FrozenEstimator(make().fit(X_train))
+        reducer_s = time.perf_counter() - start
+        results = {}
+        for method in methods:
+            start = time.perf_counter()
+            detector = NoveltyDetector(reducer, method=method).fit(X_train)
+            fit_s = reducer_s + time.perf_counter() - start
+            results[method] = measure(detector, fit_s, X_test, outlier)
+    return results
+
+
+def measure(detector, fit_s, X_test, outlier):
+    start = time.perf_counter()
+    scores = np.asarray(detector.score_samples(X_test), dtype=np.float64)
+    score_s = time.perf_counter() - start
     return {
-        "auroc": float(roc_auc_score(outlier, abnormality)),
-        "ap": float(average_precision_score(outlier, abnormality)),
+        "auroc": float(roc_auc_score(outlier, -scores)),
+        "ap": float(average_precision_score(outlier, -scores)),
         "fit_s": fit_s,
         "score_s": score_s,
     }
@@ -305,44 +339,67 @@ def main():
         nargs="+",
         default=["digits-out", "digits-class", "cancer", "manifold"],
     )
-    parser.add_argument("--detectors", nargs="+", default=list(DETECTORS))
+    parser.add_argument(
+        "--detectors", nargs="+", default=list(DETECTORS) + list(FAMILIES)
+    )
     parser.add_argument("--digits", nargs="+", type=int, default=list(range(10)))
     parser.add_argument("--mnist", type=Path, default=DEFAULT_DATA)
     parser.add_argument(
-        "--cache", type=Path, default=Path("benchmarks/results/novelty-cache.jsonl")
+        "--cache",
+        type=Path,
+        nargs="+",
+        default=[Path("benchmarks/results/novelty-cache.jsonl")],
+        help="results are appended to the first file and read from all",
     )
     parser.add_argument("--out", type=Path)
     parser.add_argument("--tables-only", action="store_true")
     args = parser.parse_args()
 
-    makers = {
-        d: DETECTORS[d] if d in DETECTORS else candidate(d) for d in args.detectors
+    singles = {d: DETECTORS[d] for d in args.detectors if d in DETECTORS}
+    families = {
+        d: FAMILIES[d] if d in FAMILIES else candidate(d)
+        for d in args.detectors
+        if d not in DETECTORS
     }
-    results = load_cache(args.cache)
+    names = list(singles) + [
+        f"{f} ({m})" for f, (_, ms) in families.items() for m in ms
+    ]
+    results = {}
+    for path in args.cache:
+        results.update(load_cache(path))
+
+    def record(case, name, row):
+        row = {"case": case, "detector": name, **row}
+        results[case, name] = row
+        with args.cache[0].open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(
+            f"{case:>18} {name:>32}: AUROC {row['auroc']:.3f} AP {row['ap']:.3f} "
+            f"fit {row['fit_s']:.1f} s score {row['score_s']:.2f} s",
+            flush=True,
+        )
+
     if not args.tables_only:
         for data in args.data:
             for case, X_train, X_test, outlier in cases(data, args.digits, args.mnist):
-                for name, make in makers.items():
-                    if (case, name) in results:
-                        continue
-                    row = {"case": case, "detector": name}
-                    row.update(evaluate(make, X_train, X_test, outlier))
-                    results[case, name] = row
-                    with args.cache.open("a") as f:
-                        f.write(json.dumps(row) + "\n")
-                    print(
-                        f"{case:>18} {name:>28}: AUROC {row['auroc']:.3f} "
-                        f"AP {row['ap']:.3f} fit {row['fit_s']:.1f} s "
-                        f"score {row['score_s']:.2f} s",
-                        flush=True,
-                    )
+                for name, make in singles.items():
+                    if (case, name) not in results:
+                        record(case, name, evaluate(make, X_train, X_test, outlier))
+                for family, (make, methods) in families.items():
+                    todo = [
+                        m for m in methods if (case, f"{family} ({m})") not in results
+                    ]
+                    if todo:
+                        rows = evaluate_family(make, todo, X_train, X_test, outlier)
+                        for method, row in rows.items():
+                            record(case, f"{family} ({method})", row)
     wanted = {c for c, _ in results if any(group(c) == d or c == d for d in args.data)}
-    shown = {k: v for k, v in results.items() if k[0] in wanted and k[1] in makers}
+    shown = {k: v for k, v in results.items() if k[0] in wanted and k[1] in names}
     header = (
         f"- machine: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}\n"
         f"- OneClassSVM: gamma='scale', fitted to at most {OCSVM_ROWS} random rows\n"
     )
-    text = header + "\n" + tables(shown, list(makers))
+    text = header + "\n" + tables(shown, names)
     print(text)
     if args.out:
         args.out.write_text(text)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
@@ -14,10 +14,12 @@ from sklearn.base import (
     _fit_context,
     clone,
 )
+from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import _safe_indexing, gen_batches
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _num_samples, check_array, check_is_fitted
 
+from ._autoencoder import AutoencoderTransformer
 from ._base import FLOAT_DTYPES, transactional
 from ._data import to_numpy
 
@@ -25,58 +27,73 @@ from ._data import to_numpy
 # reconstruction makes (two float64 blocks) whatever the size of X.
 _BLOCK_ROWS = 4096
 
+# The default reducer's latent size (benchmarks/README.md, "Novelty detection").
+DEFAULT_COMPONENTS = 16
+
 # Tukey's fence: a row is an outlier below the lower quartile of the training
 # scores by more than this many interquartile ranges (contamination="auto").
 _FENCE = 1.5
 
 
 class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
-    """Outliers are the rows a fitted reducer explains worst.
+    """Outliers are the rows a reducer fitted to normal data describes worst.
 
-    Fits a reducer to data that is (mostly) normal and scores new rows by how
-    well the reducer explains them: by the model's log-density (the VAE's
-    ELBO, probabilistic PCA's likelihood) or by how well they are
-    reconstructed. The scores follow scikit-learn's outlier detectors, such
-    as :class:`~sklearn.ensemble.IsolationForest`: higher is more normal,
-    :meth:`decision_function` is negative for outliers and :meth:`predict`
-    gives -1 for them, +1 for inliers.
+    Fits a reducer to data that is (mostly) normal, and scores new rows by
+    how far their codes lie from the codes of the training rows, by the
+    reducer's density, or by how well they are reconstructed. The API is
+    that of scikit-learn's outlier detectors, such as
+    :class:`~sklearn.ensemble.IsolationForest`: :meth:`score_samples` is
+    higher for more normal rows, :meth:`decision_function` is negative for
+    outliers, and :meth:`predict` gives -1 for outliers and +1 for inliers.
+
+    Read more in :doc:`/novelty`.
 
     Parameters
     ----------
     estimator : estimator or None, default=None
         The reducer, cloned and fitted by :meth:`fit`: any skvae reducer, or
-        any scikit-learn estimator with ``score_samples`` (for
-        ``score="density"``) or ``transform`` and ``inverse_transform`` (for
-        ``score="reconstruction"``). None gives ``PCAReducer(0.9)``... (see
-        Notes).
-    score : {"auto", "density", "reconstruction"} or callable, default="auto"
+        any scikit-learn estimator with what ``method`` needs. None gives
+        ``AutoencoderTransformer(n_components=16)``, seeded by
+        ``random_state``. A reducer fitted already can be wrapped in
+        :class:`sklearn.frozen.FrozenEstimator`, so that it is not refitted.
+    method : {"auto", "latent", "density", "reconstruction"} or callable, \
+            default="auto"
         How a row is scored, higher for more normal rows:
 
-        - ``"density"``: the estimator's ``score_samples``, the log-density
-          (or its lower bound) of the row in nats.
+        - ``"latent"``: minus the mean Euclidean distance from the row's code
+          (``transform``) to the codes of its ``n_neighbors`` nearest
+          training rows.
+        - ``"density"``: the estimator's ``score_samples``, the row's
+          log-density (or its lower bound, the VAE's ELBO) in nats.
         - ``"reconstruction"``: minus the mean squared difference between the
-          row and its reconstruction ``inverse_transform(transform(row))``,
-          in the units of X.
-        - ``"auto"``: ``"density"`` where the estimator has ``score_samples``,
-          ``"reconstruction"`` otherwise.
-        - a callable ``score(estimator, X)`` returning one number per row.
+          row and ``inverse_transform(transform(row))``, in the units of X.
+        - ``"auto"``: ``"latent"`` where the estimator has ``transform``,
+          ``"density"`` otherwise.
+        - a callable ``method(estimator, X)`` returning one number per row.
+    n_neighbors : int, default=5
+        The number of training codes ``method="latent"`` measures the
+        distance to.
     contamination : "auto" or float, default="auto"
-        The proportion of outliers in the training data, which sets the
-        threshold `offset_`: a float in (0, 0.5] puts it at that quantile of
-        the training rows' scores, so that this fraction of them is flagged.
-        ``"auto"`` puts it at Tukey's lower fence: the lower quartile of the
-        training scores minus 1.5 times their interquartile range, the end of
-        a box plot's lower whisker.
+        Sets the threshold `offset_` on the training rows' scores. A float in
+        (0, 0.5] is the proportion of outliers in the training data: the
+        threshold is that quantile, so that this share of the training rows
+        is flagged. ``"auto"`` is Tukey's fence: the lower quartile of the
+        training scores minus 1.5 times their interquartile range.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the default estimator (``estimator=None``); a given estimator
+        keeps its own ``random_state``.
 
     Attributes
     ----------
     estimator_ : estimator
         The fitted clone of ``estimator``.
-    score_ : str or callable
-        The score used: ``score`` with ``"auto"`` resolved.
+    method_ : str or callable
+        The score used: ``method`` with ``"auto"`` resolved.
     offset_ : float
-        The threshold on :meth:`score_samples`: ``decision_function`` is
-        ``score_samples - offset_``.
+        The threshold: ``decision_function(X)`` is ``score_samples(X) -
+        offset_``.
+    neighbors_ : sklearn.neighbors.NearestNeighbors
+        The index of the training rows' codes (``method="latent"`` only).
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -85,36 +102,65 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
 
     See Also
     --------
+    skvae.benchmark.compare_detectors : Measure detectors on known outliers.
+    skvae.plotting.plot_score_distribution : The scores and the threshold.
     sklearn.ensemble.IsolationForest : Isolation by random trees.
     sklearn.neighbors.LocalOutlierFactor : Local density of the neighbours.
-    sklearn.covariance.EllipticEnvelope : A robust Gaussian's Mahalanobis distance.
+
+    Notes
+    -----
+    The training rows' "latent" scores leave each row's own code out of its
+    neighbours. Their density and reconstruction scores are those of rows
+    the reducer was fitted to, which a neural reducer explains a little
+    better than new ones: new normal rows then fall below the threshold a
+    little more often than ``contamination`` says.
 
     Examples
     --------
-    >>> from sklearn.datasets import load_digits
     >>> from skvae import NoveltyDetector, PCAReducer
+    >>> from skvae.datasets import load_digits
     >>> X, y = load_digits(return_X_y=True)
-    >>> detector = NoveltyDetector(PCAReducer(n_components=20)).fit(X[y != 1])
-    >>> flagged = detector.predict(X[y == 1]) == -1
+    >>> detector = NoveltyDetector(PCAReducer(n_components=20))
+    >>> detector.fit(X[:1200][y[:1200] != 1])  # fit to the digits but 1
+    NoveltyDetector(estimator=PCAReducer(n_components=20))
+    >>> flagged = detector.predict(X[1200:]) == -1
+    >>> print(f"{flagged[y[1200:] == 1].mean():.2f} of the unseen 1s flagged, "
+    ...       f"{flagged[y[1200:] != 1].mean():.2f} of the other digits")
+    0.77 of the unseen 1s flagged, 0.05 of the other digits
     """
 
     _parameter_constraints: ClassVar[dict] = {
         "estimator": [
             None,
             HasMethods(["fit", "score_samples"]),
-            HasMethods(["fit", "transform", "inverse_transform"]),
+            HasMethods(["fit", "transform"]),
         ],
-        "method": [StrOptions({"auto", "density", "reconstruction"}), callable],
+        "method": [
+            StrOptions({"auto", "density", "reconstruction", "latent"}),
+            callable,
+        ],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "contamination": [
             StrOptions({"auto"}),
             Interval(Real, 0, 0.5, closed="right"),
         ],
+        "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator=None, *, method="auto", contamination="auto"):
+    def __init__(
+        self,
+        estimator=None,
+        *,
+        method="auto",
+        n_neighbors=5,
+        contamination="auto",
+        random_state=None,
+    ):
         self.estimator = estimator
         self.method = method
+        self.n_neighbors = n_neighbors
         self.contamination = contamination
+        self.random_state = random_state
 
     @transactional
     @_fit_context(prefer_skip_nested_validation=False)
@@ -134,12 +180,23 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         """
         estimator = clone(self._default() if self.estimator is None else self.estimator)
         method = self._resolve_method(estimator)
-        estimator.fit(X)
+        estimator.fit(X, y)
         self.estimator_, self.method_ = estimator, method
         for name in ("n_features_in_", "feature_names_in_"):
             if hasattr(estimator, name):
                 setattr(self, name, getattr(estimator, name))
-        scores = self._scores(X)
+        if method == "latent":
+            codes = np.asarray(to_numpy(estimator.transform(X)), dtype=np.float64)
+            if codes.shape[0] <= self.n_neighbors:
+                raise ValueError(
+                    f"method='latent' needs more training rows than n_neighbors="
+                    f"{self.n_neighbors}; got {codes.shape[0]}."
+                )
+            self.neighbors_ = NearestNeighbors(n_neighbors=self.n_neighbors).fit(codes)
+            # Each training row's own code is not its neighbour.
+            scores = -self.neighbors_.kneighbors()[0].mean(axis=1)
+        else:
+            scores = self._scores(X)
         if self.contamination == "auto":
             q1, q3 = np.percentile(scores, [25.0, 75.0])
             self.offset_ = float(q1 - _FENCE * (q3 - q1))
@@ -148,19 +205,18 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         return self
 
     def _default(self):
-        from ._pca import PCAReducer
-
-        return PCAReducer(n_components=0.9)
+        return AutoencoderTransformer(
+            n_components=DEFAULT_COMPONENTS, random_state=self.random_state
+        )
 
     def _resolve_method(self, estimator):
         method = self.method
         if method == "auto":
-            method = (
-                "density" if hasattr(estimator, "score_samples") else "reconstruction"
-            )
+            method = "latent" if hasattr(estimator, "transform") else "density"
         needs = {
             "density": ("score_samples",),
             "reconstruction": ("transform", "inverse_transform"),
+            "latent": ("transform",),
         }.get(method, ())
         missing = [name for name in needs if not hasattr(estimator, name)]
         if missing:
@@ -176,6 +232,9 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
             scores = self.method_(self.estimator_, X)
         elif self.method_ == "density":
             scores = self.estimator_.score_samples(X)
+        elif self.method_ == "latent":
+            codes = np.asarray(to_numpy(self.estimator_.transform(X)), dtype=np.float64)
+            scores = -self.neighbors_.kneighbors(codes)[0].mean(axis=1)
         else:
             scores = _reconstruction_scores(self.estimator_, X)
         scores = np.asarray(scores, dtype=np.float64)

@@ -2,7 +2,8 @@
 
 :func:`compare_reducers` fits reducers at several latent sizes and scores
 estimators trained on their codes; :func:`kl_path` follows a VAE along a
-range of KL weights. Both return one row per measurement ("tidy" data), as a
+range of KL weights; :func:`compare_detectors` measures outlier detectors
+on data whose outliers are known. Both return one row per measurement ("tidy" data), as a
 :class:`pandas.DataFrame` when pandas is installed, else as a list of dicts,
 so they are easy to aggregate, plot or write to CSV.
 
@@ -23,10 +24,11 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.ensemble import IsolationForest
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import check_scoring
+from sklearn.metrics import average_precision_score, check_scoring, roc_auc_score
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit, check_cv
-from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neighbors import KNeighborsClassifier, LocalOutlierFactor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import _safe_indexing
@@ -41,11 +43,19 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_consistent_length
 
 from ._autoencoder import AutoencoderTransformer
+from ._novelty import NoveltyDetector
 from ._pca import PCAReducer
 from ._vae import VAETransformer
 from .metrics import reconstruction_r2
 
-__all__ = ["COMPARE_COLUMNS", "KL_PATH_COLUMNS", "compare_reducers", "kl_path"]
+__all__ = [
+    "COMPARE_COLUMNS",
+    "DETECTOR_COLUMNS",
+    "KL_PATH_COLUMNS",
+    "compare_detectors",
+    "compare_reducers",
+    "kl_path",
+]
 
 
 def __dir__():
@@ -82,6 +92,15 @@ KL_PATH_COLUMNS = (
     "reconstruction_r2",
     "n_active_units",
     "fit_seconds",
+)
+
+#: The columns of :func:`compare_detectors`'s table, in order.
+DETECTOR_COLUMNS = (
+    "detector",
+    "auroc",
+    "average_precision",
+    "fit_seconds",
+    "score_seconds",
 )
 
 # The parameters compare_reducers and kl_path share, validated the same way.
@@ -476,6 +495,154 @@ def kl_path(
 
 # --------------------------------------------------------------------------
 # Checking the arguments.
+
+
+@validate_params(
+    {
+        "X": ["array-like"],
+        "X_test": ["array-like"],
+        "outlier": ["array-like"],
+        "detectors": [dict, list, tuple, None],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "as_frame": ["boolean", StrOptions({"auto"})],
+    },
+    prefer_skip_nested_validation=False,
+)
+def compare_detectors(
+    X,
+    X_test,
+    outlier,
+    *,
+    detectors=None,
+    n_jobs=None,
+    verbose=0,
+    random_state=None,
+    as_frame="auto",
+):
+    """Fit outlier detectors to normal data and measure how they rank new data.
+
+    Every detector is fitted to ``X`` and scores ``X_test``, whose outliers
+    ``outlier`` marks; the lower a row's ``score_samples`` (or
+    ``decision_function``), the more anomalous the detector finds it.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Training data: normal rows, with at most a few outliers.
+    X_test : array-like of shape (n_test_samples, n_features)
+        Rows to score.
+    outlier : array-like of bool of shape (n_test_samples,)
+        True for the outliers of ``X_test``; both kinds must occur.
+    detectors : dict or list of estimators, default=None
+        Unfitted outlier detectors by name (a list is named by class): any
+        estimator with ``fit`` and ``score_samples`` or ``decision_function``
+        that is higher for more normal rows, as scikit-learn's are. None
+        compares :class:`~skvae.NoveltyDetector` with its default reducer
+        (``"NoveltyDetector"``), :class:`~sklearn.ensemble.IsolationForest`
+        and :class:`~sklearn.neighbors.LocalOutlierFactor` with
+        ``novelty=True`` (``"LOF"``).
+    n_jobs : int, default=None
+        Number of detectors to fit in parallel through joblib.
+    verbose : int, default=0
+        As in :func:`compare_reducers`.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the default detectors.
+    as_frame : bool or "auto", default="auto"
+        Return a :class:`pandas.DataFrame` (True), a list of dicts (False),
+        or a DataFrame when pandas can be imported ("auto").
+
+    Returns
+    -------
+    table : pandas.DataFrame or list of dict
+        One row per detector, with the columns ``detector``, ``auroc`` (the
+        area under the ROC curve of the outliers against the inliers: 1 ranks
+        every outlier below every inlier, 0.5 is chance), ``average_precision``
+        (with the outliers as the positive class), ``fit_seconds`` and
+        ``score_seconds`` (scoring ``X_test``).
+
+    See Also
+    --------
+    skvae.NoveltyDetector : A reducer's density or reconstruction error as a detector.
+
+    Examples
+    --------
+    >>> from sklearn.ensemble import IsolationForest
+    >>> from skvae import NoveltyDetector, PCAReducer
+    >>> from skvae.benchmark import compare_detectors
+    >>> from skvae.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> normal = X[:1200][y[:1200] != 1]  # fit to digits other than 1
+    >>> table = compare_detectors(
+    ...     normal,
+    ...     X[1200:],
+    ...     y[1200:] == 1,
+    ...     detectors={
+    ...         "PCA density": NoveltyDetector(PCAReducer(n_components=20)),
+    ...         "isolation forest": IsolationForest(random_state=0),
+    ...     },
+    ... )
+    >>> table[["detector", "auroc", "average_precision"]].round(2)
+               detector  auroc  average_precision
+    0       PCA density   0.64               0.18
+    1  isolation forest   0.55               0.15
+    """
+    outlier = np.asarray(outlier)
+    check_consistent_length(X_test, outlier)
+    if outlier.ndim != 1 or not np.isin(outlier, (0, 1)).all():
+        raise ValueError("outlier must be one True/False (or 1/0) per row of X_test.")
+    outlier = outlier.astype(bool)
+    if outlier.all() or not outlier.any():
+        raise ValueError(
+            "outlier must mark both outliers and inliers in X_test: AUROC and "
+            "average precision compare the two."
+        )
+    detectors = (
+        _named(detectors, "detectors")
+        if detectors is not None
+        else {
+            "NoveltyDetector": NoveltyDetector(random_state=random_state),
+            "IsolationForest": _seeded(IsolationForest, random_state),
+            "LOF": LocalOutlierFactor(novelty=True),
+        }
+    )
+    for name, detector in detectors.items():
+        if not (
+            hasattr(detector, "score_samples") or hasattr(detector, "decision_function")
+        ):
+            raise ValueError(
+                f"detectors[{name!r}] ({type(detector).__name__}) has neither "
+                "score_samples nor decision_function to rank rows by."
+            )
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(_fit_and_score)(detector, X, X_test, outlier)
+        for detector in detectors.values()
+    )
+    rows = []
+    with _progress(len(detectors), verbose, "compare_detectors") as advance:
+        for name, row in zip(detectors, results, strict=True):
+            advance(f"{name}: fit in {row['fit_seconds']:.2f} s")
+            rows.append({"detector": name, **row})
+    return _output(rows, DETECTOR_COLUMNS, as_frame)
+
+
+def _fit_and_score(detector, X, X_test, outlier):
+    """Fit a clone of ``detector`` to ``X``; its measurements on ``X_test``."""
+    detector = clone(detector)
+    start = time.perf_counter()
+    detector.fit(X)
+    fit_seconds = time.perf_counter() - start
+    score = getattr(detector, "score_samples", None) or detector.decision_function
+    start = time.perf_counter()
+    abnormality = -np.asarray(score(X_test), dtype=np.float64)
+    score_seconds = time.perf_counter() - start
+    return {
+        "auroc": float(roc_auc_score(outlier, abnormality)),
+        "average_precision": float(average_precision_score(outlier, abnormality)),
+        "fit_seconds": fit_seconds,
+        "score_seconds": score_seconds,
+    }
 
 
 def _seeded(cls, random_state):

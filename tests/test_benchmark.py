@@ -7,9 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.model_selection import KFold
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
 
 from skvae import AutoencoderTransformer, PCAReducer, VAETransformer
 from skvae.__main__ import main
@@ -340,3 +342,59 @@ def test_kl_path_reports_each_vaes_training_elbo(digits_small):
     fitted = path["estimator"].iloc[0]
     assert path["train_elbo"].iloc[0] == fitted.train_elbo_
     assert path["elbo"].iloc[0] != fitted.train_elbo_
+
+
+def test_compare_detectors_against_scikit_learns_metrics(digits):
+    from sklearn.ensemble import IsolationForest
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from skvae import NoveltyDetector
+    from skvae.benchmark import DETECTOR_COLUMNS, compare_detectors
+
+    X, y = digits
+    X_train, X_test, outlier = X[:1200][y[:1200] != 1], X[1200:], y[1200:] == 1
+    detectors = {
+        "PCA": NoveltyDetector(PCAReducer(n_components=10)),
+        "forest": IsolationForest(random_state=0),
+    }
+    table = compare_detectors(X_train, X_test, outlier, detectors=detectors)
+    assert list(table.columns) == list(DETECTOR_COLUMNS)
+    assert list(table["detector"]) == ["PCA", "forest"]
+    for name, row in zip(detectors, table.itertuples(), strict=True):
+        reference = clone(detectors[name]).fit(X_train)
+        abnormality = -reference.score_samples(X_test)
+        assert row.auroc == pytest.approx(roc_auc_score(outlier, abnormality))
+        assert row.average_precision == pytest.approx(
+            average_precision_score(outlier, abnormality)
+        )
+        assert row.fit_seconds > 0 and row.score_seconds > 0
+    records = compare_detectors(
+        X_train,
+        X_test,
+        outlier,
+        detectors=[IsolationForest(random_state=0)],
+        as_frame=False,
+    )
+    assert records[0]["detector"] == "IsolationForest"
+    assert records[0]["auroc"] == pytest.approx(table["auroc"][1])
+
+
+@pytest.mark.parametrize(
+    "outlier, message",
+    [
+        (np.zeros(597), "both outliers and inliers"),
+        (np.ones(597), "both outliers and inliers"),
+        (np.full(597, 2), "True/False"),
+        (np.zeros(5), "inconsistent numbers of samples"),
+    ],
+)
+def test_compare_detectors_rejects_nonsense(digits, outlier, message):
+    from skvae.benchmark import compare_detectors
+
+    X, _ = digits
+    with pytest.raises(ValueError, match=message):
+        compare_detectors(X[:1200], X[1200:], outlier)
+    with pytest.raises(ValueError, match="neither score_samples"):
+        compare_detectors(
+            X[:1200], X[1200:], np.arange(597) < 9, detectors=[StandardScaler()]
+        )

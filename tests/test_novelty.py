@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 import torch
+from scipy.spatial.distance import cdist
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
@@ -36,8 +37,7 @@ def _reconstruction_error(pca, X):
 
 def test_density_is_the_estimators_score_samples(plane):
     X, X_test, _ = plane
-    detector = NoveltyDetector(PCAReducer(n_components=2)).fit(X)
-    assert detector.method_ == "density"
+    detector = NoveltyDetector(PCAReducer(n_components=2), method="density").fit(X)
     reference = PCA(n_components=2).fit(X)
     np.testing.assert_allclose(
         detector.score_samples(X_test), reference.score_samples(X_test), rtol=1e-8
@@ -54,12 +54,13 @@ def test_reconstruction_against_scikit_learn(plane, monkeypatch):
     np.testing.assert_allclose(detector.score_samples(X_test), expected, rtol=1e-10)
 
 
-def test_auto_picks_reconstruction_without_score_samples(plane):
-    class NoDensity(PCA):
-        score_samples = property()  # hasattr(...) is False
+def test_auto_picks_latent_then_density(plane):
+    from sklearn.mixture import GaussianMixture
 
-    detector = NoveltyDetector(NoDensity(n_components=2)).fit(plane[0])
-    assert detector.method_ == "reconstruction"
+    assert NoveltyDetector(PCA(2)).fit(plane[0]).method_ == "latent"
+    # No transform: the density.
+    detector = NoveltyDetector(GaussianMixture(random_state=0)).fit(plane[0])
+    assert detector.method_ == "density"
 
 
 @pytest.mark.parametrize("method", ["density", "reconstruction"])
@@ -75,7 +76,9 @@ def test_outliers_off_the_plane_are_found(plane, method):
 
 def test_contamination_sets_the_quantile(plane):
     X = plane[0]
-    detector = NoveltyDetector(PCAReducer(n_components=2), contamination=0.1).fit(X)
+    detector = NoveltyDetector(
+        PCAReducer(n_components=2), method="density", contamination=0.1
+    ).fit(X)
     scores = detector.estimator_.score_samples(X)
     assert detector.offset_ == pytest.approx(np.percentile(scores, 10))
     assert np.sum(detector.predict(X) == -1) == 50
@@ -86,9 +89,36 @@ def test_contamination_sets_the_quantile(plane):
 
 def test_auto_threshold_is_tukeys_fence(plane):
     X = plane[0]
-    detector = NoveltyDetector(PCAReducer(n_components=2)).fit(X)
+    detector = NoveltyDetector(PCAReducer(n_components=2), method="density").fit(X)
     q1, q3 = np.quantile(detector.estimator_.score_samples(X), [0.25, 0.75])
     assert detector.offset_ == pytest.approx(q1 - 1.5 * (q3 - q1))
+
+
+@pytest.mark.parametrize("n_neighbors", [1, 5])
+def test_latent_against_brute_force(plane, n_neighbors):
+    X, X_test, _ = plane
+    detector = NoveltyDetector(PCAReducer(n_components=2), n_neighbors=n_neighbors)
+    detector.fit(X)
+    assert detector.method_ == "latent"
+    codes = PCA(n_components=2).fit(X)
+    train, test = codes.transform(X), codes.transform(X_test)
+
+    def nearest(distances):
+        return np.sort(distances, axis=1)[:, :n_neighbors].mean(axis=1)
+
+    np.testing.assert_allclose(
+        detector.score_samples(X_test), -nearest(cdist(test, train)), rtol=1e-8
+    )
+    # A training row is not its own neighbour.
+    within = cdist(train, train)
+    np.fill_diagonal(within, np.inf)
+    q1, q3 = np.quantile(-nearest(within), [0.25, 0.75])
+    assert detector.offset_ == pytest.approx(q1 - 1.5 * (q3 - q1), rel=1e-8)
+
+
+def test_latent_needs_more_rows_than_neighbours(plane):
+    with pytest.raises(ValueError, match="more training rows than n_neighbors=5"):
+        NoveltyDetector(PCAReducer(n_components=2)).fit(plane[0][:5])
 
 
 def test_callable_method(plane):
@@ -117,10 +147,11 @@ def test_neural_reducers_score_reproducibly(digits_small):
         AutoencoderTransformer(n_components=4, max_iter=3, random_state=0),
         VAETransformer(n_components=4, max_iter=3, random_state=0),
     ):
-        a = NoveltyDetector(reducer).fit(X[y != 0])
-        b = NoveltyDetector(reducer).fit(X[y != 0])
-        np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
-        assert a.offset_ == b.offset_
+        for method in ("latent", "density"):
+            a = NoveltyDetector(reducer, method=method).fit(X[y != 0])
+            b = NoveltyDetector(reducer, method=method).fit(X[y != 0])
+            np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+            assert a.offset_ == b.offset_
         np.testing.assert_array_equal(a.score_samples(X), a.estimator_.score_samples(X))
 
 
