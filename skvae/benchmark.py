@@ -3,9 +3,9 @@
 :func:`compare_reducers` fits reducers at several latent sizes and scores
 estimators trained on their codes; :func:`kl_path` follows a VAE along a
 range of KL weights; :func:`compare_detectors` measures outlier detectors
-on data whose outliers are known. Both return one row per measurement ("tidy" data), as a
-:class:`pandas.DataFrame` when pandas is installed, else as a list of dicts,
-so they are easy to aggregate, plot or write to CSV.
+on data whose outliers are known. Each returns one row per measurement
+("tidy" data), as a :class:`pandas.DataFrame` when pandas is installed, else
+as a list of dicts, so they are easy to aggregate, plot or write to CSV.
 
 Each fit of a reducer on one split is an independent task run through
 :class:`joblib.Parallel` (scikit-learn's subclass of it, which carries the
