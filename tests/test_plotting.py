@@ -22,8 +22,10 @@ from skvae.plotting import (
     plot_kl_sweep,
     plot_latent_manifold,
     plot_latent_space,
+    plot_outliers,
     plot_reconstructions,
     plot_samples,
+    plot_score_distribution,
     plot_scree,
     plot_training_curves,
 )
@@ -302,3 +304,52 @@ def test_import_without_matplotlib_names_the_extra():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert 'pip install "skvae[plot]"' in out
+
+
+@pytest.fixture(scope="module")
+def detector(digits_small):
+    from skvae import NoveltyDetector
+
+    X, y = digits_small
+    return NoveltyDetector(PCAReducer(n_components=10)).fit(X[y != 1])
+
+
+def test_score_distribution_draws_each_group_and_the_threshold(detector, digits_small):
+    X, y = digits_small
+    ax = plot_score_distribution(detector, X, y == 1, bins=20)
+    inliers, outliers = ax.containers
+    assert len(inliers) == len(outliers) == 20
+    # Normalised: each histogram's bars add up to unit area.
+    for bars in (inliers, outliers):
+        area = sum(bar.get_height() * bar.get_width() for bar in bars)
+        assert area == pytest.approx(1.0)
+    (line,) = ax.lines
+    assert line.get_xdata()[0] == pytest.approx(detector.offset_)
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[0].startswith(f"inliers ({np.sum(y != 1)}")
+    assert labels[1].startswith(f"outliers ({np.sum(y == 1)}")
+    # The rows below the axis's start are counted in its first bin.
+    scores = detector.score_samples(X)
+    low = np.quantile(scores, 0.01)
+    first = inliers[0].get_height() * inliers[0].get_width() * np.sum(y != 1)
+    assert first >= np.sum(scores[y != 1] < low)
+    ax = plot_score_distribution(detector, X)
+    assert len(ax.containers) == 1
+    with pytest.raises(ValueError, match="one flag per row"):
+        plot_score_distribution(detector, X, y[:5] == 1)
+
+
+def test_outliers_show_the_lowest_and_highest_scores(detector, digits_small):
+    X, _ = digits_small
+    ax = plot_outliers(detector, X, n_images=3)
+    mosaic = ax.images[0].get_array()
+    assert mosaic.shape == (4 * 9 - 1, 3 * 9 - 1)
+    order = np.argsort(detector.score_samples(X))
+    np.testing.assert_allclose(mosaic[:8, :8], X[order[0]].reshape(8, 8))
+    np.testing.assert_allclose(mosaic[18:26, 18:26], X[order[-3]].reshape(8, 8))
+    back = detector.estimator_.inverse_transform(detector.estimator_.transform(X))
+    np.testing.assert_allclose(mosaic[9:17, :8], back[order[0]].reshape(8, 8))
+    from sklearn.ensemble import IsolationForest
+
+    with pytest.raises(TypeError, match="no reconstructions"):
+        plot_outliers(IsolationForest(random_state=0).fit(X), X)
