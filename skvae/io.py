@@ -68,9 +68,14 @@ _FORMAT = "skvae"
 _CLASSES = REDUCERS
 
 #: The types to pass as ``trusted`` to :func:`skops.io.load` for skvae's
-#: reducers, alone or inside a scikit-learn pipeline. Their state holds only
-#: Python and NumPy values, which skops trusts by default.
-SKOPS_TRUSTED_TYPES = [f"{cls.__module__}.{cls.__name__}" for cls in _CLASSES.values()]
+#: reducers and :class:`~skvae.NoveltyDetector`, alone or inside a
+#: scikit-learn pipeline. Their state holds only Python and NumPy values,
+#: which skops trusts by default (a detector's ``method="latent"`` adds
+#: scikit-learn's neighbour index).
+SKOPS_TRUSTED_TYPES = [
+    *(f"{cls.__module__}.{cls.__name__}" for cls in _CLASSES.values()),
+    "skvae._novelty.NoveltyDetector",
+]
 
 # Tagged JSON values: a JSON object with exactly one of these keys stands for
 # a value JSON has no literal for. Any other object is a dict with str keys.

@@ -635,3 +635,25 @@ def test_a_bad_optimizer_setting_is_named(X):
         ValueError, match=r"the optimizer's 'lr': -1\.0 is out of range"
     ):
         VAETransformer().__setstate__(state)
+
+
+@pytest.mark.parametrize("method", ["density", "latent"])
+def test_skops_round_trips_a_novelty_detector(method, digits_small):
+    from skvae import NoveltyDetector
+
+    sio = _skops()
+    X, y = digits_small
+    detector = NoveltyDetector(PCAReducer(n_components=5), method=method)
+    detector.fit(X[y != 1])
+    data = sio.dumps(detector)
+    untrusted = set(sio.get_untrusted_types(data=data))
+    # Beyond skvae's own types, only scikit-learn's neighbour index.
+    assert untrusted - set(skio.SKOPS_TRUSTED_TYPES) <= {
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    }
+    assert {"skvae._novelty.NoveltyDetector", "skvae._pca.PCAReducer"} <= untrusted
+    again = sio.loads(data, trusted=sorted(untrusted))
+    assert_array_equal(again.decision_function(X), detector.decision_function(X))
+    with pytest.raises(TypeError, match="stores skvae's reducers"):
+        skio.save(detector, "never-written.skvae")
