@@ -288,14 +288,39 @@ def group(case):
     return case.rsplit("-", 1)[0] if case[-1].isdigit() else case
 
 
+def summary(results, detectors, by_group):
+    """Markdown: the mean AUROC of each detector (rows) on each group (columns)."""
+    groups = sorted(by_group, key=ORDER.index)
+    lines = ["### Mean AUROC", ""]
+    lines += ["| detector | " + " | ".join(groups) + " |"]
+    lines += ["|---" * (len(groups) + 1) + "|"]
+    for d in detectors:
+        cells = []
+        for g in groups:
+            values = [results[c, d]["auroc"] for c in by_group[g] if (c, d) in results]
+            if not values:
+                cells.append("-")
+                continue
+            cell = f"{np.mean(values):.3f}"
+            if len(values) < len(by_group[g]):
+                cell += f" ({len(values)} of {len(by_group[g])})"
+            cells.append(cell)
+        lines += [f"| {d} | " + " | ".join(cells) + " |"]
+    return [*lines, ""]
+
+
+#: The order of the groups in the summary.
+ORDER = ["mnist-class", "mnist-out", "digits-class", "digits-out", "cancer", "manifold"]
+
+
 def tables(results, detectors):
-    """Markdown: per group, AUROC per case (and the mean), then AP and seconds."""
+    """Markdown: the summary; per group, AUROC per case, then AP and seconds."""
     by_group = {}
     for case, _ in results:
         by_group.setdefault(group(case), set()).add(case)
-    lines = []
-    for g, members in by_group.items():
-        members = sorted(members)
+    lines = summary(results, detectors, by_group)
+    for g in sorted(by_group, key=ORDER.index):
+        members = sorted(by_group[g])
         names = [d for d in detectors if any((c, d) in results for c in members)]
         lines += [f"### {g}", ""]
         for metric, digits in (("auroc", 3), ("ap", 3)):
