@@ -246,7 +246,7 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         return scores
 
     def score_samples(self, X):
-        """How normal each row is: the score chosen by ``score``; higher is more normal.
+        """How normal each row is, by ``method``: higher is more normal.
 
         Parameters
         ----------
