@@ -30,6 +30,10 @@ _BLOCK_ROWS = 4096
 # The default reducer's latent size (benchmarks/README.md, "Novelty detection").
 DEFAULT_COMPONENTS = 16
 
+# Codes closer than this (relative to their norm) are the same row's: float32
+# inference may round a row's code differently in another batch.
+_SAME = 1e-5
+
 # Tukey's fence: a row is an outlier below the lower quartile of the training
 # scores by more than this many interquartile ranges (contamination="auto").
 _FENCE = 1.5
@@ -56,8 +60,7 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         ``AutoencoderTransformer(n_components=16)``, seeded by
         ``random_state``. A reducer fitted already can be wrapped in
         :class:`sklearn.frozen.FrozenEstimator`, so that it is not refitted.
-    method : {"auto", "latent", "density", "reconstruction"} or callable, \
-            default="auto"
+    method : {"auto", "latent", "density", "reconstruction"} or callable, default="auto"
         How a row is scored, higher for more normal rows:
 
         - ``"latent"``: minus the mean Euclidean distance from the row's code
@@ -124,8 +127,10 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
     >>> detector.fit(X[:1200][y[:1200] != 1])  # fit to the digits but 1
     NoveltyDetector(estimator=PCAReducer(n_components=20))
     >>> flagged = detector.predict(X[1200:]) == -1
-    >>> print(f"{flagged[y[1200:] == 1].mean():.2f} of the unseen 1s flagged, "
-    ...       f"{flagged[y[1200:] != 1].mean():.2f} of the other digits")
+    >>> print(
+    ...     f"{flagged[y[1200:] == 1].mean():.2f} of the unseen 1s flagged, "
+    ...     f"{flagged[y[1200:] != 1].mean():.2f} of the other digits"
+    ... )
     0.77 of the unseen 1s flagged, 0.05 of the other digits
     """
 
@@ -186,15 +191,16 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
             if hasattr(estimator, name):
                 setattr(self, name, getattr(estimator, name))
         if method == "latent":
-            codes = np.asarray(to_numpy(estimator.transform(X)), dtype=np.float64)
-            if codes.shape[0] <= self.n_neighbors:
+            codes = _codes(estimator, X)
+            n = codes.shape[0]
+            if n <= self.n_neighbors:
                 raise ValueError(
                     f"method='latent' needs more training rows than n_neighbors="
-                    f"{self.n_neighbors}; got {codes.shape[0]}."
+                    f"{self.n_neighbors}; X has {n} sample{'s' * (n != 1)}."
                 )
-            self.neighbors_ = NearestNeighbors(n_neighbors=self.n_neighbors).fit(codes)
-            # Each training row's own code is not its neighbour.
-            scores = -self.neighbors_.kneighbors()[0].mean(axis=1)
+            self.neighbors_ = NearestNeighbors(n_neighbors=self.n_neighbors + 1)
+            self.neighbors_.fit(codes)
+            scores = self._latent_scores(codes)
         else:
             scores = self._scores(X)
         if self.contamination == "auto":
@@ -233,8 +239,7 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         elif self.method_ == "density":
             scores = self.estimator_.score_samples(X)
         elif self.method_ == "latent":
-            codes = np.asarray(to_numpy(self.estimator_.transform(X)), dtype=np.float64)
-            scores = -self.neighbors_.kneighbors(codes)[0].mean(axis=1)
+            scores = self._latent_scores(_codes(self.estimator_, X))
         else:
             scores = _reconstruction_scores(self.estimator_, X)
         scores = np.asarray(scores, dtype=np.float64)
@@ -244,6 +249,20 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
                 f"{scores.shape}; expected one number per row of X."
             )
         return scores
+
+    def _latent_scores(self, codes):
+        """Minus the mean distance to the ``n_neighbors`` nearest training codes.
+
+        A training code that coincides with the row's own (up to float
+        rounding) is the row itself, or a duplicate of it: it is skipped, so
+        that a training row scores as it did when the threshold was set
+        (leave-one-out), and a copy of one scores as that row.
+        """
+        distances = self.neighbors_.kneighbors(codes)[0]
+        scale = 1.0 + np.linalg.norm(codes, axis=1)
+        itself = distances[:, 0] <= _SAME * scale
+        kept = np.where(itself[:, None], distances[:, 1:], distances[:, :-1])
+        return -kept.mean(axis=1)
 
     def score_samples(self, X):
         """How normal each row is, by ``method``: higher is more normal.
@@ -295,6 +314,10 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         tags.input_tags.sparse = inner.input_tags.sparse
         tags.input_tags.allow_nan = inner.input_tags.allow_nan
         return tags
+
+
+def _codes(estimator, X):
+    return np.asarray(to_numpy(estimator.transform(X)), dtype=np.float64)
 
 
 def _num_rows(X):

@@ -579,14 +579,16 @@ def compare_detectors(
     ...     X[1200:],
     ...     y[1200:] == 1,
     ...     detectors={
-    ...         "PCA density": NoveltyDetector(PCAReducer(n_components=20)),
+    ...         "PCA density": NoveltyDetector(PCAReducer(20), method="density"),
+    ...         "PCA latent": NoveltyDetector(PCAReducer(20), method="latent"),
     ...         "isolation forest": IsolationForest(random_state=0),
     ...     },
     ... )
     >>> table[["detector", "auroc", "average_precision"]].round(2)
                detector  auroc  average_precision
     0       PCA density   0.64               0.18
-    1  isolation forest   0.55               0.15
+    1        PCA latent   0.96               0.67
+    2  isolation forest   0.55               0.15
     """
     outlier = np.asarray(outlier)
     check_consistent_length(X_test, outlier)

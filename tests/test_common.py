@@ -47,16 +47,20 @@ ESTIMATORS = [
     AutoencoderTransformer(max_iter=5, **_CONV),
     VAETransformer(max_iter=5, **_CONV),
     VAETransformer(max_iter=5, encoder=TinyConvEncoder, encoder__channels=2),
-    # The outlier detector with its default reducer, each skvae reducer, each
-    # score, and a scikit-learn transformer's reconstruction.
-    NoveltyDetector(),
-    # The detector has no randomness of its own: its reducer is seeded.
+    # The outlier detector with each skvae reducer and each score, and a
+    # scikit-learn transformer's reconstruction. The default reducer (a
+    # 16-dimensional autoencoder trained for max_iter="auto" epochs) is
+    # tested in test_novelty.py: here it would train 500 epochs per check.
+    NoveltyDetector(AutoencoderTransformer(max_iter=5, random_state=0)),
     NoveltyDetector(
-        AutoencoderTransformer(max_iter=5, random_state=0), contamination=0.1
+        AutoencoderTransformer(max_iter=5, random_state=0),
+        method="density",
+        contamination=0.1,
     ),
     NoveltyDetector(
         VAETransformer(max_iter=5, random_state=0), method="reconstruction"
     ),
+    NoveltyDetector(PCAReducer(), method="density", contamination=0.2),
     NoveltyDetector(PCA(n_components=1), method="reconstruction"),
 ]
 

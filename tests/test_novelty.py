@@ -116,8 +116,34 @@ def test_latent_against_brute_force(plane, n_neighbors):
     assert detector.offset_ == pytest.approx(q1 - 1.5 * (q3 - q1), rel=1e-8)
 
 
+def test_training_rows_score_as_when_the_threshold_was_set(plane):
+    X = plane[0]
+    detector = NoveltyDetector(PCAReducer(n_components=2), contamination=0.1).fit(X)
+    codes = detector.estimator_.transform(X)
+    within = cdist(codes, codes)
+    np.fill_diagonal(within, np.inf)
+    leave_one_out = -np.sort(within, axis=1)[:, :5].mean(axis=1)
+    np.testing.assert_allclose(detector.score_samples(X), leave_one_out, rtol=1e-8)
+    assert np.sum(detector.predict(X) == -1) == 50
+    # A copy of a training row scores as that row.
+    np.testing.assert_allclose(
+        detector.score_samples(X[[7, 7]]), leave_one_out[[7, 7]], rtol=1e-8
+    )
+
+
+def test_default_detector_is_a_seeded_autoencoder(digits_small):
+    X, y = digits_small
+    a = NoveltyDetector(random_state=0).fit(X[y != 0])
+    assert isinstance(a.estimator_, AutoencoderTransformer)
+    assert a.estimator_.n_components == 16 and a.method_ == "latent"
+    b = NoveltyDetector(random_state=0).fit(X[y != 0])
+    np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+    # The unseen digit is found.
+    assert roc_auc_score(y == 0, -a.score_samples(X)) > 0.95
+
+
 def test_latent_needs_more_rows_than_neighbours(plane):
-    with pytest.raises(ValueError, match="more training rows than n_neighbors=5"):
+    with pytest.raises(ValueError, match="n_neighbors=5; X has 5 samples"):
         NoveltyDetector(PCAReducer(n_components=2)).fit(plane[0][:5])
 
 
