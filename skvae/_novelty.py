@@ -1,4 +1,4 @@
-"""NoveltyDetector: a reducer's density or reconstruction error finds outliers."""
+"""NoveltyDetector: outliers by a reducer's codes, density or reconstruction."""
 
 from __future__ import annotations
 
@@ -185,6 +185,12 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         """
         estimator = clone(self._default() if self.estimator is None else self.estimator)
         method = self._resolve_method(estimator)
+        n = _num_rows(X)
+        if method == "latent" and n <= self.n_neighbors:
+            raise ValueError(
+                f"method='latent' needs more training rows than n_neighbors="
+                f"{self.n_neighbors}; X has {n} sample{'s' * (n != 1)}."
+            )
         estimator.fit(X, y)
         self.estimator_, self.method_ = estimator, method
         for name in ("n_features_in_", "feature_names_in_"):
@@ -192,12 +198,6 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
                 setattr(self, name, getattr(estimator, name))
         if method == "latent":
             codes = _codes(estimator, X)
-            n = codes.shape[0]
-            if n <= self.n_neighbors:
-                raise ValueError(
-                    f"method='latent' needs more training rows than n_neighbors="
-                    f"{self.n_neighbors}; X has {n} sample{'s' * (n != 1)}."
-                )
             self.neighbors_ = NearestNeighbors(n_neighbors=self.n_neighbors + 1)
             self.neighbors_.fit(codes)
             scores = self._latent_scores(codes)
