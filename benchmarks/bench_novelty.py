@@ -500,9 +500,11 @@ def main():
                             record(case, f"{family} ({method})", row)
     wanted = {c for c, _ in results if any(group(c) == d or c == d for d in args.data)}
     shown = {k: v for k, v in results.items() if k[0] in wanted and k[1] in names}
-    header = (
-        f"- machine: {os.cpu_count()} cores, torch threads {torch.get_num_threads()}\n"
-        "- OneClassSVM: gamma='scale'; LOF: novelty=True; PyOD: its defaults\n"
+    header = f"- machine: {os.cpu_count()} cores"
+    if not args.tables_only:
+        header += f", torch threads {torch.get_num_threads()}"
+    header += (
+        "\n- OneClassSVM: gamma='scale'; LOF: novelty=True; PyOD: its defaults\n"
         f"- LOF, OneClassSVM and PyOD's detectors are fitted to at most "
         f"{SUBSET_ROWS} random training rows (MNIST one-digit-out has 54000)\n"
     )
