@@ -68,6 +68,10 @@ class BaseReducer(
         if cls.__module__.startswith("skvae.") and not cls.__name__.startswith("_"):
             REDUCERS[cls.__name__] = cls
 
+    #: The sparse formats every method taking X accepts (``accept_sparse`` of
+    #: :func:`~sklearn.utils.validation.check_array`); False: none.
+    _accept_sparse = False
+
     def _validate(self, X, *, reset, **check_params):
         """Validate ``X`` as scikit-learn does; a CPU tensor is viewed, not copied.
 
@@ -77,6 +81,7 @@ class BaseReducer(
         checked for NaN and infinity as they are read.
         """
         X = to_numpy(X)
+        check_params.setdefault("accept_sparse", self._accept_sparse)
         if not is_out_of_core(X):
             return validate_data(
                 self, X, reset=reset, dtype=FLOAT_DTYPES, **check_params

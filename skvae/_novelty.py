@@ -185,7 +185,7 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         """
         estimator = clone(self._default() if self.estimator is None else self.estimator)
         method = self._resolve_method(estimator)
-        n = _num_rows(X)
+        n = _num_samples(X)
         if method == "latent" and n <= self.n_neighbors:
             raise ValueError(
                 f"method='latent' needs more training rows than n_neighbors="
@@ -243,7 +243,7 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
         else:
             scores = _reconstruction_scores(self.estimator_, X)
         scores = np.asarray(scores, dtype=np.float64)
-        if scores.ndim != 1 or scores.shape[0] != _num_rows(X):
+        if scores.ndim != 1 or scores.shape[0] != _num_samples(X):
             raise ValueError(
                 f"The method {self.method_!r} returned an array of shape "
                 f"{scores.shape}; expected one number per row of X."
@@ -320,10 +320,6 @@ def _codes(estimator, X):
     return np.asarray(to_numpy(estimator.transform(X)), dtype=np.float64)
 
 
-def _num_rows(X):
-    return _num_samples(X)
-
-
 def _reconstruction_scores(estimator, X):
     """Minus each row's mean squared reconstruction error, a block of rows at a time."""
     X = to_numpy(X)
@@ -332,7 +328,7 @@ def _reconstruction_scores(estimator, X):
     elif not (hasattr(X, "shape") and hasattr(X, "__getitem__")):
         X = np.asarray(X)  # lists and other array-likes; DataFrames and
         # arrays (memory maps, dask) are sliced as they are
-    n = _num_rows(X)
+    n = _num_samples(X)
     scores = np.empty(n)
     for rows in gen_batches(n, _BLOCK_ROWS):
         block = _safe_indexing(X, rows)

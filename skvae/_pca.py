@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import assert_all_finite, check_is_fitted
 
 from . import _state
-from ._base import BaseReducer, _overflow_reported, transactional
+from ._base import BaseReducer, transactional
 from ._data import (
     LazyRows,
     like_input,
@@ -297,9 +297,6 @@ def _minka_mle(spectrum, n_samples):
     return best_rank
 
 
-_SPARSE = ("csr", "csc")
-
-
 class PCAReducer(BaseReducer):
     """Principal component analysis on the CPU or a GPU.
 
@@ -442,6 +439,10 @@ class PCAReducer(BaseReducer):
     (3, 21)
     """
 
+    # CSR and CSC everywhere: fit (the covariance route), transform and
+    # score_samples (densified a block of rows at a time).
+    _accept_sparse = ("csr", "csc")
+
     _parameter_constraints: ClassVar[dict] = {
         "n_components": [
             Interval(Integral, 0, None, closed="left"),
@@ -547,9 +548,7 @@ class PCAReducer(BaseReducer):
                 stacklevel=4,  # partial_fit, two decorators, the caller
             )
         # A fitted estimator keeps its features, even when it starts anew.
-        X = self._validate(
-            X, reset=not fitted, ensure_all_finite=False, accept_sparse=_SPARSE
-        )
+        X = self._validate(X, reset=not fitted, ensure_all_finite=False)
         self._device = resolve_device(self.device)
         moments = self._checked_moments(X)
         if not first:
@@ -559,9 +558,7 @@ class PCAReducer(BaseReducer):
 
     def _fit(self, X):
         """Validate, fit, set attributes; return the validated X for fit_transform."""
-        X = self._validate(
-            X, reset=True, ensure_all_finite=False, accept_sparse=_SPARSE
-        )
+        X = self._validate(X, reset=True, ensure_all_finite=False)
         n_samples, n_features = X.shape
         self._device = resolve_device(self.device)
         solver = self._fit_svd_solver = self._choose_solver(X)
@@ -864,27 +861,8 @@ class PCAReducer(BaseReducer):
             The projections; a tensor if ``X`` was one.
         """
         check_is_fitted(self)
-        Z = self._transform(self._validate(X, reset=False, accept_sparse=_SPARSE))
+        Z = self._transform(self._validate(X, reset=False))
         return like_input(self._finite(Z, "transform"), X)
-
-    def score_samples(self, X):
-        """Log-likelihood of each sample under the probabilistic PCA model, in nats.
-
-        Parameters
-        ----------
-        X : array-like, sparse matrix or torch.Tensor of shape (n_samples, n_features)
-            Data to score. A CSR or CSC matrix is densified a block of rows
-            at a time.
-
-        Returns
-        -------
-        log_likelihood : ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        X = self._validate(X, reset=False, accept_sparse=_SPARSE)
-        with _overflow_reported():
-            scores = self._score_samples(X)
-        return self._finite(scores, "score_samples")
 
     def _compute_device(self):
         """The fitting device, or the CPU where that was CUDA and is gone."""
