@@ -248,6 +248,13 @@ class NoveltyDetector(OutlierMixin, MetaEstimatorMixin, BaseEstimator):
                 f"The method {self.method_!r} returned an array of shape "
                 f"{scores.shape}; expected one number per row of X."
             )
+        if not np.isfinite(scores).all():
+            # A NaN would compare False with any threshold and pass unseen.
+            raise ValueError(
+                f"The method {self.method_!r} returned NaN or infinite scores "
+                f"for {np.sum(~np.isfinite(scores))} of {scores.shape[0]} rows; "
+                "a score must be a finite number."
+            )
         return scores
 
     def _latent_scores(self, codes):

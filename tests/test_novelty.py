@@ -219,6 +219,11 @@ def test_errors_name_the_problem(plane):
         NoveltyDetector().predict(X)
     with pytest.raises(ValueError, match="needs an estimator with score_samples"):
         NoveltyDetector(StandardScaler(), method="density").fit(X)
+    with pytest.raises(ValueError, match="NaN or infinite scores for 50 of 500"):
+        NoveltyDetector(
+            PCAReducer(n_components=2),
+            method=lambda e, X: np.where(np.arange(len(X)) % 10, 0.0, np.nan),
+        ).fit(X)
     with pytest.raises(ValueError, match="one number per row"):
         NoveltyDetector(PCAReducer(n_components=2), method=lambda e, X: [0.0]).fit(X)
     with pytest.raises(ValueError, match="contamination"):
