@@ -4,6 +4,7 @@ The reducers share one estimator base and run on PyTorch, on the CPU or a GPU.
 """
 
 from ._autoencoder import AutoencoderTransformer
+from ._neighbours import NeighborEmbedding
 from ._novelty import NoveltyDetector
 from ._pca import PCAReducer
 from ._training import FitInterruptedWarning
@@ -15,6 +16,7 @@ __all__ = [
     "AutoencoderTransformer",
     "FitInterruptedWarning",
     "HeldOutGapWarning",
+    "NeighborEmbedding",
     "NoveltyDetector",
     "PCAReducer",
     "PosteriorCollapseWarning",

@@ -191,14 +191,8 @@ class AutoencoderTransformer(_NeuralReducer):
         return required, optional
 
     def _set_diagnostics(self, X, X_val=None):
-        if self.loss == "squared_error":
-            (mse,) = self._blocks(
-                X, lambda x: ((self.module_(x) - x).square().mean(1),)
-            )
-            mse = float(np.mean(mse, dtype=np.float64)) * self.scale_**2
-            self.noise_variance_ = max(mse, 1e-12)
-        else:
-            self.noise_variance_ = None
+        squared = self.loss == "squared_error"
+        self.noise_variance_ = self._fit_noise_variance(X) if squared else None
 
     def _score_samples(self, X):
         """Log-likelihood of x under p(x | z = encode(x)), in nats.
@@ -208,17 +202,11 @@ class AutoencoderTransformer(_NeuralReducer):
         data. A score of the decoder at the code, not a density of x.
         """
         self._check_X(X)
-        if self._bernoulli():
+        if not self._bernoulli():
+            return self._gaussian_log_likelihood(X)
 
-            def ll(x):
-                return (_losses.bernoulli_log_likelihood(self.module_(x), x),)
-        else:
-            # In the standardised units the network works in: in the units of
-            # X, float32 squared residuals overflow for X of about 1e19.
-            var = self.noise_variance_ / self.scale_**2
+        def ll(x):
+            return (_losses.bernoulli_log_likelihood(self.module_(x), x),)
 
-            def ll(x):
-                return (_losses.gaussian_log_likelihood(self.module_(x), x, var),)
-
-        scores = self._blocks(X, ll, standardize=True)[0].astype(np.float64)
-        return scores - self._log_jacobian()
+        # Bernoulli pixels are not standardised: no Jacobian to subtract.
+        return self._blocks(X, ll)[0].astype(np.float64)

@@ -15,7 +15,8 @@ scores. The likelihoods' ``"sum"`` and ``"mean"`` forms are each a single
 fused kernel (``binary_cross_entropy_with_logits``, ``mse_loss``) with a fused
 backward; scoring uses ``"none"``. The autoencoder's loss is not here: it is
 ``mse_loss`` or ``binary_cross_entropy_with_logits`` averaged over features
-and samples.
+and samples. Nor is the neighbour graph's loss, ``fuzzy_cross_entropy``, a
+likelihood: it is at the end of this module.
 """
 
 from __future__ import annotations
@@ -213,3 +214,45 @@ def iwae_bound(log_px_given_z, log_pz, log_qz):
     """
     log_w = log_px_given_z + log_pz - log_qz
     return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+
+
+#: Added to squared distances in the neighbour graph's loss: the repulsion
+#: of two codes that coincide stays finite (UMAP's constant, 0.001).
+GRAPH_EPSILON = 1e-3
+
+
+def fuzzy_cross_entropy(z_head, z_tail, z_negative, a, b):
+    """UMAP's fuzzy-set cross-entropy of a batch of edges, with negative samples.
+
+    Codes at squared distance ``d2`` are neighbours with probability
+    ``q = 1 / (1 + a * d2**b)`` (McInnes et al., 2018). Each edge, from a
+    head code to a tail code, attracts them with ``-log q``; each head is
+    pushed from its negative samples with ``-log(1 - q)``. With ``t = log a
+    + b log(d2 + GRAPH_EPSILON)``, the two are ``softplus(t)`` and
+    ``softplus(-t)``: no ratio, no clamp, finite for coinciding codes.
+
+    Parameters
+    ----------
+    z_head, z_tail : Tensor of shape (n_edges, n_components)
+        The codes at the two ends of each edge.
+    z_negative : Tensor of shape (n_edges, n_negative, n_components)
+        Codes drawn for each head, presumed not its neighbours.
+    a, b : float
+        The curve's parameters (see :func:`skvae._neighbours.curve_parameters`).
+
+    Returns
+    -------
+    attraction, repulsion : Tensor
+        Means over the edges of the attraction and of the summed repulsion
+        of each head's negative samples.
+    """
+    log_a = math.log(a)
+
+    def logit(d2):
+        return log_a + b * torch.log(d2 + GRAPH_EPSILON)
+
+    d2 = (z_head - z_tail).square().sum(-1)
+    d2_negative = (z_head.unsqueeze(1) - z_negative).square().sum(-1)
+    attraction = F.softplus(logit(d2)).mean()
+    repulsion = F.softplus(-logit(d2_negative)).sum(-1).mean()
+    return attraction, repulsion

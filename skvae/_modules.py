@@ -81,6 +81,44 @@ class Autoencoder(_Pair):
         return self.decode(self.encode(x))
 
 
+class ProjectedAutoencoder(Autoencoder):
+    """An autoencoder whose networks work in a fixed linear subspace of the rows.
+
+    With ``n_features``, the module takes rows of ``n_features`` numbers,
+    projects them onto the ``input_shape`` rows of the buffer ``basis``
+    (orthonormal; whoever trains the module sets it, to principal axes) and
+    gives the networks those coordinates; the decoder's output is mapped back
+    with the same basis. Without, it is an :class:`Autoencoder`. The networks
+    are cheaper on the subspace than on wide rows, and training that reads
+    the rows already projected (``encode_inputs``, ``decode_inputs``) never
+    touches the wide ones.
+    """
+
+    def __init__(self, encoder, decoder, input_shape, n_features=None):
+        super().__init__(encoder, decoder, input_shape)
+        basis = None
+        if n_features is not None:
+            basis = torch.zeros(math.prod(self.input_shape), n_features)
+        self.register_buffer("basis", basis)
+
+    def encode_inputs(self, x):
+        """The codes of rows given as the networks take them (projected)."""
+        return self._encode(x)
+
+    def decode_inputs(self, z):
+        """The decoder's output for ``z``, as flat rows in the networks' space."""
+        return super().decode(z)
+
+    def encode(self, x):
+        return self._encode(x if self.basis is None else x @ self.basis.T)
+
+    embed = encode
+
+    def decode(self, z):
+        out = super().decode(z)
+        return out if self.basis is None else out @ self.basis
+
+
 class VariationalAutoencoder(_Pair):
     """Gaussian encoder ``q(z|x)`` and a decoder for ``p(x|z)``.
 

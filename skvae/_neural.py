@@ -20,7 +20,7 @@ from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from . import _state
+from . import _losses, _state
 from ._base import BaseReducer, transactional
 from ._data import (
     LazyRows,
@@ -408,7 +408,7 @@ class _NeuralReducer(BaseReducer):
         _check_float32_range(X)
         device = self._device = resolve_device(self.device)
         run = self._resume(device) if incremental else self._start(X, device)
-        Xt, X_val, X_all = self._training_data(X, device, partial)
+        Xt, X_val, X_all = self._training_data(X, device, partial, run.module)
         plan = self._plan(run, Xt.shape[0], partial)
         optimizer = make_optimizer(
             run.module.parameters(), self.learning_rate_init, run.optimizer_state
@@ -495,8 +495,10 @@ class _NeuralReducer(BaseReducer):
             self.best_loss_,
         )
 
-    def _training_data(self, X, device, partial):
+    def _training_data(self, X, device, partial, module):
         """``(X_train, X_val, X_all)`` as training reads them, standardised.
+
+        ``module`` is the network about to be trained.
 
         Tensors on ``device`` for data in memory; for a :class:`LazyRows`,
         streams that read it chunk by chunk (see ``_stream``). ``X_val`` is
@@ -551,7 +553,7 @@ class _NeuralReducer(BaseReducer):
         model always holds rows out (``_holds_out``); never in
         ``partial_fit``, whose batch is all it sees.
         """
-        if partial or not (self.early_stopping or self._holds_out()):
+        if partial or not (self._early_stopping() or self._holds_out()):
             return 0
         n_val = max(1, round(self.validation_fraction * n))
         if n - n_val >= 1:
@@ -559,6 +561,17 @@ class _NeuralReducer(BaseReducer):
         if self.early_stopping:
             raise ValueError(f"early_stopping needs at least 2 {what}, got {n}.")
         return 0  # too few rows to spare any: calibrate on the training rows
+
+    def _early_stopping(self):
+        """Whether the fit stops on a held-out loss (``early_stopping``).
+
+        A reducer without the parameter has no held-out loss to stop on.
+        """
+        return getattr(self, "early_stopping", False)
+
+    def _auto_max_iter(self, n_train):
+        """The epochs of ``max_iter="auto"`` on ``n_train`` training samples."""
+        return auto_max_iter(n_train)
 
     def _holds_out(self):
         """Whether a fit holds out rows even without early stopping.
@@ -585,7 +598,7 @@ class _NeuralReducer(BaseReducer):
         """The :class:`TrainingPlan` of this call, with the "auto" values resolved."""
         schedule = "constant" if partial else self.learning_rate
         self._max_iter = (
-            auto_max_iter(n_train) if self.max_iter == "auto" else self.max_iter
+            self._auto_max_iter(n_train) if self.max_iter == "auto" else self.max_iter
         )
         return TrainingPlan(
             batch_size=min(self.batch_size, n_train),
@@ -597,7 +610,7 @@ class _NeuralReducer(BaseReducer):
             n_iter_no_change=self.n_iter_no_change,
             # A schedule is its own stopping rule; early stopping may end it sooner.
             check_convergence=not partial
-            and (schedule == "constant" or self.early_stopping),
+            and (schedule == "constant" or self._early_stopping()),
             first_epoch=run.n_iter,
             best_loss=run.best_loss,
             # Stopping in a one-cycle's warm-up would end before the step size
@@ -686,6 +699,36 @@ class _NeuralReducer(BaseReducer):
         less ``log(scale_)`` per feature (``x = scale_ * x' + mean_``).
         """
         return self.n_features_in_ * math.log(self.scale_)
+
+    def _fit_noise_variance(self, X, standardize=False):
+        """The mean squared reconstruction error per feature of ``X``, in X's units.
+
+        ``X`` as ``_set_diagnostics`` gets it (standardised, or not with
+        ``standardize``); floored at 1e-12, the variance of the Gaussian of
+        :meth:`_gaussian_log_likelihood`.
+        """
+        (mse,) = self._blocks(
+            X,
+            lambda x: ((self.module_(x) - x).square().mean(1),),
+            standardize=standardize,
+        )
+        mse = float(np.mean(mse, dtype=np.float64)) * self.scale_**2
+        return max(mse, 1e-12)
+
+    def _gaussian_log_likelihood(self, X):
+        """Log-likelihood of x under N(decode(encode(x)), noise_variance_ I), in nats.
+
+        A score of the decoder at the code, not a density of x. Computed in
+        the standardised units the network works in: in the units of X,
+        float32 squared residuals overflow for X of about 1e19.
+        """
+        var = self.noise_variance_ / self.scale_**2
+
+        def ll(x):
+            return (_losses.gaussian_log_likelihood(self.module_(x), x, var),)
+
+        scores = self._blocks(X, ll, standardize=True)[0].astype(np.float64)
+        return scores - self._log_jacobian()
 
     def _architecture_of_params(self, n_features):
         """What the network is built from; it cannot change in a warm start.
@@ -1367,7 +1410,11 @@ feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
 
 def fill_doc(cls):
-    """Put the ``{{block}}`` lines of ``cls``'s docstring in from ``_DOCS``."""
+    """Put the ``{{block}}`` lines of ``cls``'s docstring in from ``_DOCS``.
+
+    A class's own ``_doc_blocks`` dict replaces blocks whose defaults differ.
+    """
+    blocks = {**_DOCS, **cls.__dict__.get("_doc_blocks", {})}
     lines = []
     for line in cls.__doc__.splitlines():
         name = line.strip()
@@ -1375,7 +1422,7 @@ def fill_doc(cls):
             indent = line[: len(line) - len(line.lstrip())]
             lines += [
                 indent + part if part else part
-                for part in _DOCS[name[2:-2]].splitlines()
+                for part in blocks[name[2:-2]].splitlines()
             ]
         else:
             lines.append(line)

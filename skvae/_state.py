@@ -279,6 +279,10 @@ def architecture(options):
 
     Its parts are checked here; whether they build a network that the
     stored arrays fit is checked by building it on the meta device.
+    ``options`` are the module options the class may record, or a function
+    of the state giving them. Module options with ``n_features`` (a module
+    that projects the rows) let the networks' input shape hold fewer
+    values than the rows.
     """
 
     def check(value, ctx):
@@ -295,9 +299,20 @@ def architecture(options):
             raise StateError("the input shape is not a tuple")
         for size in shape:
             integer(1)(size, ctx)
-        if math.prod(shape) != n_features(ctx):
+        allowed = options(ctx) if callable(options) else options
+        if not any(value["module_options"] == o for o in allowed):
+            raise StateError(
+                f"module options {value['module_options']!r} are not one of {allowed}"
+            )
+        projected = value["module_options"].get("n_features") is not None
+        if not (
+            math.prod(shape) < n_features(ctx)
+            if projected
+            else math.prod(shape) == n_features(ctx)
+        ):
             raise StateError(
                 f"the input shape {tuple(shape)} does not hold "
+                f"{'fewer than ' if projected else ''}"
                 f"n_features_in_={n_features(ctx)} values"
             )
         if not isinstance(value["standardizes"], bool | np.bool_):
@@ -312,10 +327,6 @@ def architecture(options):
                 and all(isinstance(k, str) and k.isidentifier() for k in recipe[1])
             ):
                 raise StateError(f"the {role} is not a (name, parameters) pair")
-        if not any(value["module_options"] == o for o in options):
-            raise StateError(
-                f"module options {value['module_options']!r} are not one of {options}"
-            )
 
     return check
 

@@ -43,7 +43,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 from sklearn.base import clone
 
-from . import _autoencoder, _pca, _vae  # noqa: F401  (they register in REDUCERS)
+from . import _autoencoder, _neighbours, _pca, _vae  # noqa: F401  (they register in REDUCERS)
 from ._base import REDUCERS
 from ._data import resolve_device
 from ._modules import ROUTES, is_routed, recipe_name

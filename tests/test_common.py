@@ -10,6 +10,7 @@ from torch import nn
 
 from skvae import (
     AutoencoderTransformer,
+    NeighborEmbedding,
     NoveltyDetector,
     PCAReducer,
     VAETransformer,
@@ -47,6 +48,12 @@ ESTIMATORS = [
     AutoencoderTransformer(max_iter=5, **_CONV),
     VAETransformer(max_iter=5, **_CONV),
     VAETransformer(max_iter=5, encoder=TinyConvEncoder, encoder__channels=2),
+    # The neighbour embedding as it comes (the checks' data has fewer than
+    # 50 features: nothing is projected), projecting onto principal axes,
+    # with the reconstruction shaping the codes, and on a user's network.
+    NeighborEmbedding(max_iter=3),
+    NeighborEmbedding(max_iter=3, pca_components=2, reconstruction_weight=1.0),
+    NeighborEmbedding(max_iter=3, encoder=TinyConvEncoder, n_neighbors=4),
     # The outlier detector with each skvae reducer and each score, and a
     # scikit-learn transformer's reconstruction. The default reducer (a
     # 16-dimensional autoencoder trained for max_iter="auto" epochs) is
