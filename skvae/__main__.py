@@ -22,7 +22,13 @@ from sklearn.base import clone
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 
-from . import AutoencoderTransformer, PCAReducer, VAETransformer, __version__
+from . import (
+    AutoencoderTransformer,
+    NeighborEmbedding,
+    PCAReducer,
+    VAETransformer,
+    __version__,
+)
 from .benchmark import COMPARE_COLUMNS, compare_reducers
 from .datasets import load_digits, load_mnist, load_train_test
 from .metrics import reconstruction_r2
@@ -45,6 +51,7 @@ def _reducers(n_components, max_iter, random_state, verbose=0):
         "PCA": PCAReducer(n_components),
         "autoencoder": AutoencoderTransformer(n_components, **common),
         "VAE": VAETransformer(n_components, **common),
+        "neighbour embedding": NeighborEmbedding(n_components, **common),
     }
 
 

@@ -569,6 +569,10 @@ class _NeuralReducer(BaseReducer):
         """
         return getattr(self, "early_stopping", False)
 
+    def _batch_size(self, n_train):
+        """The samples per step on ``n_train`` training samples."""
+        return min(self.batch_size, n_train)
+
     def _auto_max_iter(self, n_train):
         """The epochs of ``max_iter="auto"`` on ``n_train`` training samples."""
         return auto_max_iter(n_train)
@@ -601,7 +605,7 @@ class _NeuralReducer(BaseReducer):
             self._auto_max_iter(n_train) if self.max_iter == "auto" else self.max_iter
         )
         return TrainingPlan(
-            batch_size=min(self.batch_size, n_train),
+            batch_size=self._batch_size(n_train),
             max_epochs=1 if partial else self._max_iter,
             learning_rate=self.learning_rate_init,
             schedule=schedule,

@@ -161,17 +161,20 @@ def write_demo_report(
     )
 
     report.heading("Latent spaces")
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), layout="constrained")
-    for ax, (name, reducer) in zip(axes, reducers.items(), strict=True):
+    latent = {**reducers, "neighbour embedding": fitted["neighbour embedding"]}
+    fig, axes = plt.subplots(2, 2, figsize=(12, 10), layout="constrained")
+    for ax, (name, reducer) in zip(axes.ravel(), latent.items(), strict=True):
         plotting.plot_latent_space(reducer, X_test, y_test, ax=ax)
         spread = np.std(reducer.transform(X_test), axis=0)
         ax.set_title(f"{name} (code std {spread[0]:.2g}, {spread[1]:.2g})")
     add(
         fig,
         "latent_spaces",
-        "The test images in three 2-D latent spaces, coloured by digit: PCA "
+        "The test images in four 2-D latent spaces, coloured by digit: PCA "
         "overlaps the classes; the autoencoder separates them in a space of "
-        "any scale and shape; the VAE's KL term keeps the codes near N(0, I).",
+        "any scale and shape; the VAE's KL term keeps the codes near N(0, I); "
+        "the neighbour embedding, trained on UMAP's loss, puts each image "
+        "among the images that look like it.",
     )
 
     report.heading("Reconstructions")

@@ -41,7 +41,12 @@ def test_demo_prints_variance_and_accuracy(capsys):
     out = captured.out
     assert "PCA explained variance" in out
     rows = re.findall(r"^\| ([^|]+) \| 2 \| (0\.\d+) \|", out, flags=re.MULTILINE)
-    assert [name for name, _ in rows] == ["PCA", "autoencoder", "VAE"]
+    assert [name for name, _ in rows] == [
+        "PCA",
+        "autoencoder",
+        "VAE",
+        "neighbour embedding",
+    ]
     # Two PCA components of digits separate the classes well above chance.
     assert 0.4 < float(rows[0][1]) < 0.9
     assert "report" not in out
@@ -49,7 +54,7 @@ def test_demo_prints_variance_and_accuracy(capsys):
     # would leave their redraws and a blank line between the table's rows.
     assert "epoch" not in captured.err and "\r" not in captured.err
     table = out[out.index("| reducer |") :].rstrip("\n").splitlines()
-    assert len(table) == 2 + 3 and all(line.startswith("|") for line in table)
+    assert len(table) == 2 + 4 and all(line.startswith("|") for line in table)
 
 
 class _Terminal(io.StringIO):

@@ -1,4 +1,4 @@
-"""NeighborEmbedding: UMAP's graph and loss, checked against references, and the reducer."""
+"""NeighborEmbedding: UMAP's graph and loss against references, and the reducer."""
 
 import math
 import pickle
@@ -14,7 +14,7 @@ from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from sklearn.pipeline import Pipeline
 
 import skvae.io
-from skvae import NeighborEmbedding
+from skvae import FitInterruptedWarning, NeighborEmbedding
 from skvae._losses import GRAPH_EPSILON, fuzzy_cross_entropy
 from skvae._neighbours import _EdgeStream, curve_parameters, fuzzy_neighbor_graph
 
@@ -182,7 +182,9 @@ def test_score_samples_is_the_gaussian_of_the_reconstruction(fitted, split):
     _, Xt, *_ = split
     R = fitted.inverse_transform(fitted.transform(Xt))
     var = fitted.noise_variance_
-    expected = -0.5 * (((Xt - R) ** 2).sum(1) / var + Xt.shape[1] * np.log(2 * np.pi * var))
+    expected = -0.5 * (
+        ((Xt - R) ** 2).sum(1) / var + Xt.shape[1] * np.log(2 * np.pi * var)
+    )
     np.testing.assert_allclose(fitted.score_samples(Xt), expected, rtol=1e-4, atol=1e-4)
     assert fitted.score(Xt) == pytest.approx(expected.mean(), rel=1e-4)
 
@@ -209,7 +211,7 @@ def test_same_seed_same_codes_other_seed_other_codes(split):
 
 
 def test_fit_from_a_memmap_equals_in_memory(split, tmp_path):
-    X, Xt, *_ = split
+    X, *_ = split
     path = tmp_path / "X.npy"
     np.save(path, X)
     memmap = np.load(path, mmap_mode="r")
@@ -236,7 +238,10 @@ def test_save_load_and_pickle_give_the_same_codes(fitted, split, tmp_path):
 def test_in_a_pipeline_with_knn(split):
     X, Xt, y, yt = split
     pipe = Pipeline(
-        [("emb", NeighborEmbedding(max_iter=20, random_state=0)), ("knn", KNeighborsClassifier())]
+        [
+            ("emb", NeighborEmbedding(max_iter=20, random_state=0)),
+            ("knn", KNeighborsClassifier()),
+        ]
     )
     assert pipe.fit(X, y).score(Xt, yt) > 0.6
 
@@ -303,3 +308,58 @@ def test_fewer_rows_than_principal_axes_leave_the_rest_of_the_basis_zero():
     np.testing.assert_array_equal(basis[30:], 0.0)
     np.testing.assert_allclose(basis[:30] @ basis[:30].T, np.eye(30), atol=1e-5)
     assert est.transform(X).shape == (30, 2)
+
+
+def test_skops_round_trip(fitted, split, tmp_path):
+    sio = pytest.importorskip("skops.io")
+    _, Xt, *_ = split
+    path = tmp_path / "emb.skops"
+    sio.dump(fitted, path)
+    loaded = sio.load(path, trusted=skvae.io.SKOPS_TRUSTED_TYPES)
+    np.testing.assert_array_equal(loaded.transform(Xt), fitted.transform(Xt))
+
+
+def test_compare_reducers_and_the_latent_scatter_take_it(fitted, split):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skvae.benchmark import compare_reducers
+    from skvae.plotting import plot_latent_space
+
+    X, Xt, y, yt = split
+    table = compare_reducers(
+        X,
+        y,
+        X_test=Xt,
+        y_test=yt,
+        reducers={"neighbours": NeighborEmbedding(max_iter=2, random_state=0)},
+        n_components=(2,),
+        as_frame=False,
+    )
+    assert {r["reducer"] for r in table} == {"neighbours"}
+    assert all(0.0 <= r["score"] <= 1.0 for r in table)
+    ax = plot_latent_space(fitted, Xt, yt)
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), fitted.transform(Xt))
+
+
+def test_an_interrupt_keeps_the_complete_epochs(split):
+    X, *_ = split
+
+    def interrupt(record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    est = NeighborEmbedding(max_iter=5, callbacks=[interrupt], random_state=0)
+    with pytest.warns(FitInterruptedWarning), pytest.raises(KeyboardInterrupt):
+        est.fit(X)
+    assert est.n_iter_ == 2 and est.transform(X[:3]).shape == (3, 2)
+    assert set(est.history_[0]) >= {"attraction", "repulsion", "reconstruction"}
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_each_precision_trains(split, precision):
+    X, Xt, y, yt = split
+    est = NeighborEmbedding(max_iter=20, precision=precision, random_state=0).fit(X)
+    assert est.loss_curve_[-1] < est.loss_curve_[0]
+    assert _knn(est.transform(X), y, est.transform(Xt), yt) > 0.5

@@ -10,14 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 #: PCA, then the linear autoencoder that finds PCA again, then the non-linear
-#: autoencoder, then the VAE and what its KL weight does; then what the
-#: reducers find that does not fit.
+#: autoencoder, then the VAE and what its KL weight does; then codes that keep
+#: neighbours, and what the reducers find that does not fit.
 STORY = (
     "plot_pca_scree.py",
     "plot_pca_linear_autoencoder.py",
     "plot_autoencoder_latent_space.py",
     "plot_vae_kl_weight.py",
     "plot_vae_generation.py",
+    "plot_neighbor_embedding.py",
     "plot_novelty_detection.py",
 )
 
