@@ -119,10 +119,12 @@ def measure(reducer, X, Xt, y, yt, task):
     }
 
 
-def run(data, mnist_path, rs):
+def run(data, mnist_path, rs, only=None):
     X, Xt, y, yt, task = load(data, mnist_path, rs)
     path = RESULTS / f"neighbours-{data}.jsonl"
     for name, make in reducers(data, rs).items():
+        if only and not name.startswith(tuple(only)):
+            continue
         record = {"data": data, "reducer": name, **measure(make(), X, Xt, y, yt, task)}
         print(json.dumps(record), flush=True)
         with path.open("a") as f:
@@ -167,10 +169,16 @@ def main():
     parser.add_argument("--mnist", help="path to mnist.npz (default: skvae's loader)")
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--tables-only", action="store_true")
+    parser.add_argument(
+        "--reducers",
+        nargs="+",
+        help="run only the reducers whose names start so (the tables keep the "
+        "newest run of each)",
+    )
     args = parser.parse_args()
     if not args.tables_only:
         for data in args.data:
-            run(data, args.mnist, args.random_state)
+            run(data, args.mnist, args.random_state, args.reducers)
     tables()
 
 

@@ -135,6 +135,28 @@ def test_edges_are_drawn_in_proportion_to_their_weights(points):
     assert all(torch.equal(x, y) for x, y in zip(again, first, strict=True))
 
 
+def test_edge_rows_carry_the_noise_asked_for(points):
+    graph = fuzzy_neighbor_graph(points, 5)
+    rows = torch.as_tensor(points, dtype=torch.float32)
+    clean = _EdgeStream(rows, graph)
+    noisy = _EdgeStream(rows, graph, noise=0.5)
+    generator = torch.Generator().manual_seed(0)
+    a = torch.cat(list(clean.buffers(generator.clone_state())))
+    b = torch.cat(list(noisy.buffers(generator.clone_state())))
+    # The same edges, drawn first; then independent noise on every number.
+    difference = (b - a).numpy().ravel()
+    assert abs(difference.mean()) < 0.05
+    assert difference.std() == pytest.approx(0.5, rel=0.05)
+
+
+def test_noise_scales_with_the_neighbourhood_radius(points):
+    _, radius = fuzzy_neighbor_graph(points, 5, return_radius=True)
+    _, scaled = fuzzy_neighbor_graph(points * 3.0, 5, return_radius=True)
+    dist, _ = NearestNeighbors(n_neighbors=4).fit(points).kneighbors()
+    assert radius == pytest.approx(dist[:, -1].mean())
+    assert scaled == pytest.approx(3.0 * radius)
+
+
 # ------------------------------------------------------------ the reducer
 
 
