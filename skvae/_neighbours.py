@@ -343,6 +343,13 @@ class NeighborEmbedding(_NeuralReducer):
 
     Notes
     -----
+    In bfloat16 (``precision="auto"`` on CPUs with AVX512-BF16) the fit's
+    last bits depend on the number of CPU threads, which training chooses
+    as it goes: two fits on one and on two threads gave codes 1e-4 apart
+    after three epochs of 10000 MNIST images, and MNIST's 5-NN accuracy was
+    0.950 in one full fit and 0.951 in another. In float32 the fits are
+    bitwise equal whatever the threads.
+
     Fitting needs the rows of the projected data in memory (60000 MNIST
     images take 12 MB at 50 components), not X itself: an array larger than
     memory is read in blocks, as ``transform`` reads it.
