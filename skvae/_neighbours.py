@@ -24,7 +24,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _losses, _state
 from ._data import LazyRows, to_tensor
-from ._modules import ProjectedAutoencoder
+from ._modules import ProjectedAutoencoder, recipe_name
 from ._neural import (
     _COMMON_CONSTRAINTS,
     _DOCS,
@@ -475,7 +475,8 @@ class NeighborEmbedding(_NeuralReducer):
         """The principal axes the networks work on, or None for all features."""
         n = self.pca_components
         if n == "auto":
-            default = recipe_is_mlp(self.encoder) and self.image_shape is None
+            mlp = recipe_name("encoder", self.encoder) == "mlp"
+            default = mlp and self.image_shape is None
             n = 50 if default else None
         if n is not None and self.image_shape is not None:
             raise ValueError(
@@ -499,12 +500,15 @@ class NeighborEmbedding(_NeuralReducer):
         super()._check_params(n_features)
         self._n_projected(n_features)  # refuses a projection of images
 
-    def _start(self, X, device):
+    def _check_rows(self, X):
         if X.shape[0] < 2:
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 samples to find "
                 f"neighbours, got {X.shape[0]} sample."
             )
+
+    def _start(self, X, device):
+        self._check_rows(X)  # before the principal axes are computed
         run = super()._start(X, device)
         basis = run.module.basis
         if basis is not None:
@@ -519,11 +523,7 @@ class NeighborEmbedding(_NeuralReducer):
 
     def _training_data(self, X, device, partial, module):
         """The edge stream of the rows' graph, and X for the diagnostics."""
-        if X.shape[0] < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs at least 2 samples to find "
-                f"neighbours, got {X.shape[0]} sample."
-            )
+        self._check_rows(X)  # partial_fit's later batches too
         rows = self._network_rows(X, device, module.basis)
         graph, radius = fuzzy_neighbor_graph(
             rows.cpu().numpy(), self.n_neighbors, return_radius=True
@@ -548,9 +548,6 @@ class NeighborEmbedding(_NeuralReducer):
                 filled += block.shape[0]
         return out
 
-    def _standardizes(self):
-        return True
-
     def _set_diagnostics(self, X, X_val=None):
         self.noise_variance_ = self._fit_noise_variance(X, standardize=True)
 
@@ -571,10 +568,3 @@ class NeighborEmbedding(_NeuralReducer):
         required, optional = super()._state_spec()
         required["noise_variance_"] = _state.real(positive=True)
         return required, optional
-
-
-def recipe_is_mlp(recipe):
-    """Whether an ``encoder`` parameter asks for the default perceptron."""
-    from ._modules import recipe_name
-
-    return recipe_name("encoder", recipe) == "mlp"
